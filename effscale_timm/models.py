@@ -1,0 +1,224 @@
+"""Scaled EfficientNets registered in timm's model registry.
+
+Paper: `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks` - https://arxiv.org/abs/1905.11946
+(Tan & Le, 2019). Table 2 gives the compound family B0-B7, Table 7 the single-axis models at ~1.8B multiply-adds.
+
+Every variant is the B0 architecture (:data:`B0_ARCH_DEF`, data in timm's block-string format) scaled by three
+multipliers: depth (repeats per stage, rounded up), width (channels, rounded to multiples of 8) and resolution
+(input size = multiplier x base resolution, rounded as :func:`effscale_timm.scaling.round_resolution` says). The
+network is built by timm's own ``EfficientNet`` class and builder, so ``effscale_bN`` has exactly the parameters
+and state_dict keys of timm's ``efficientnet_bN``.
+
+Usage::
+
+    import timm, effscale_timm
+    model = timm.create_model('effscale_depth_b0', num_classes=10, base_resolution=32)
+    model.pretrained_cfg['input_size']  # (3, 32, 32)
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any, Dict, Optional
+
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import get_act_layer
+from timm.models import build_model_with_cfg, register_model
+from timm.models._efficientnet_builder import decode_arch_def, resolve_bn_args, round_channels
+from timm.models.efficientnet import EfficientNet
+from torch import nn
+
+from .scaling import check_multiplier, round_resolution
+
+__all__ = ['B0_ARCH_DEF', 'VariantSpec', 'VARIANTS', 'scaled_efficientnet', 'register_variant', 'variant_spec']
+
+# EfficientNet-B0 (paper Table 1): one list per stage, timm block strings
+# (block type, repeats, kernel, stride, expansion, output channels, squeeze-excite ratio).
+B0_ARCH_DEF = [
+    ['ds_r1_k3_s1_e1_c16_se0.25'],
+    ['ir_r2_k3_s2_e6_c24_se0.25'],
+    ['ir_r2_k5_s2_e6_c40_se0.25'],
+    ['ir_r3_k3_s2_e6_c80_se0.25'],
+    ['ir_r3_k5_s1_e6_c112_se0.25'],
+    ['ir_r4_k5_s2_e6_c192_se0.25'],
+    ['ir_r1_k3_s1_e6_c320_se0.25'],
+]
+B0_STEM_CHANNELS = 32
+B0_HEAD_CHANNELS = 1280
+CHANNEL_DIVISOR = 8
+IMAGENET_BASE_RESOLUTION = 224
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One scaled variant: multipliers relative to B0, dropout before the classifier, and where it comes from."""
+    depth: float
+    width: float
+    resolution: float
+    dropout: float = 0.2
+    note: str = ''
+
+    def input_size(self, base_resolution: int = IMAGENET_BASE_RESOLUTION) -> int:
+        return round_resolution(self.resolution, base_resolution)
+
+
+def _table2(width, depth, pixels, dropout, name):
+    return VariantSpec(depth, width, pixels / IMAGENET_BASE_RESOLUTION, dropout, f'paper Table 2 {name}')
+
+
+# The registered variants, as data: name -> (depth, width, resolution multiplier, dropout).
+VARIANTS: Dict[str, VariantSpec] = {
+    'effscale_b0': _table2(1.0, 1.0, 224, 0.2, 'B0'),
+    'effscale_b1': _table2(1.0, 1.1, 240, 0.2, 'B1'),
+    'effscale_b2': _table2(1.1, 1.2, 260, 0.3, 'B2'),
+    'effscale_b3': _table2(1.2, 1.4, 300, 0.3, 'B3'),
+    'effscale_b4': _table2(1.4, 1.8, 380, 0.4, 'B4'),
+    'effscale_b5': _table2(1.6, 2.2, 456, 0.4, 'B5'),
+    'effscale_b6': _table2(1.8, 2.6, 528, 0.5, 'B6'),
+    'effscale_b7': _table2(2.0, 3.1, 600, 0.5, 'B7'),
+    'effscale_depth_b0': VariantSpec(4.0, 1.0, 1.0, 0.2, 'paper Table 7 depth (d=4)'),
+    'effscale_width_b0': VariantSpec(1.0, 2.0, 1.0, 0.2, 'paper Table 7 width (w=2)'),
+    'effscale_resolution_b0': VariantSpec(1.0, 1.0, 2.0, 0.2, 'paper Table 7 resolution (r=2)'),
+    'effscale_compound_b0': VariantSpec(1.4, 1.2, 1.3, 0.2, 'paper Table 7 compound (d=1.4, w=1.2, r=1.3)'),
+}
+
+
+def variant_spec(name: str) -> VariantSpec:
+    """The :class:`VariantSpec` of a registered effscale variant (built-in or added by :func:`register_variant`)."""
+    if name not in VARIANTS:
+        raise ValueError(f'unknown effscale variant {name!r}; known: {", ".join(sorted(VARIANTS))}')
+    return VARIANTS[name]
+
+
+def _cfg(spec: VariantSpec, **kwargs) -> Dict[str, Any]:
+    px = spec.input_size()
+    return {
+        'url': '', 'num_classes': 1000, 'input_size': (3, px, px), 'pool_size': (math.ceil(px / 32),) * 2,
+        'crop_pct': 0.875, 'interpolation': 'bicubic', 'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
+        'first_conv': 'conv_stem', 'classifier': 'classifier', 'paper_ids': 'arXiv:1905.11946',
+        'description': spec.note, **kwargs,
+    }
+
+
+def _build(
+        variant: str,
+        spec: VariantSpec,
+        pretrained: bool = False,
+        base_resolution: int = IMAGENET_BASE_RESOLUTION,
+        pretrained_cfg: Optional[Dict[str, Any]] = None,
+        pretrained_cfg_overlay: Optional[Dict[str, Any]] = None,
+        **kwargs,
+) -> EfficientNet:
+    """Build ``spec`` with timm's EfficientNet; the resolution is recorded in the model's ``pretrained_cfg``."""
+    px = spec.input_size(base_resolution)
+    in_chans = kwargs.get('in_chans', 3)
+    num_classes = kwargs.get('num_classes', 1000)
+    overlay = dict(input_size=(in_chans, px, px), pool_size=(math.ceil(px / 32),) * 2, num_classes=num_classes)
+    if in_chans != 3:
+        overlay.update(mean=(0.5,) * in_chans, std=(0.5,) * in_chans)
+    overlay.update(pretrained_cfg_overlay or {})
+    round_chs_fn = partial(round_channels, multiplier=spec.width, divisor=CHANNEL_DIVISOR)
+    kwargs.setdefault('drop_rate', spec.dropout)
+    act_layer = get_act_layer(kwargs.pop('act_layer', 'swish'))
+    norm_layer = kwargs.pop('norm_layer', None) or partial(nn.BatchNorm2d, **resolve_bn_args(kwargs))
+    model = build_model_with_cfg(
+        EfficientNet, variant, pretrained,
+        pretrained_cfg=pretrained_cfg or default_cfgs.get(variant) or _cfg(spec),
+        pretrained_cfg_overlay=overlay,
+        block_args=decode_arch_def(B0_ARCH_DEF, spec.depth),
+        num_features=round_chs_fn(B0_HEAD_CHANNELS),
+        stem_size=B0_STEM_CHANNELS,
+        round_chs_fn=round_chs_fn,
+        act_layer=act_layer,
+        norm_layer=norm_layer,
+        **kwargs,
+    )
+    model.pretrained_cfg['scaling'] = dict(
+        depth=spec.depth, width=spec.width, resolution=spec.resolution, base_resolution=base_resolution)
+    return model
+
+
+def scaled_efficientnet(
+        depth: float = 1.0,
+        width: float = 1.0,
+        resolution: float = 1.0,
+        dropout: float = 0.2,
+        base_resolution: int = IMAGENET_BASE_RESOLUTION,
+        **timm_kwargs,
+) -> EfficientNet:
+    """Build B0 scaled by any (depth, width, resolution) multipliers.
+
+    Args:
+        depth: repeats multiplier per stage (> 0, repeats rounded up).
+        width: channel multiplier (> 0, channels rounded to multiples of 8).
+        resolution: input-size multiplier (> 0) applied to ``base_resolution``.
+        dropout: dropout rate before the classifier, in [0, 1).
+        base_resolution: unscaled input size in pixels (224 on ImageNet, the dataset's size on small data).
+        **timm_kwargs: passed to timm's ``EfficientNet`` (``num_classes``, ``in_chans``, ``drop_path_rate``, ...).
+
+    Returns:
+        The model; ``model.pretrained_cfg`` carries ``input_size`` and the multipliers under ``scaling``.
+    """
+    spec = make_spec(depth, width, resolution, dropout)
+    spec.input_size(base_resolution)  # validates the resolution before building
+    name = f'effscale_d{spec.depth:g}_w{spec.width:g}_r{spec.resolution:g}'
+    return _build(name, spec, base_resolution=base_resolution, **timm_kwargs)
+
+
+def make_spec(depth, width, resolution, dropout=0.2, note='') -> VariantSpec:
+    """A validated :class:`VariantSpec`; raises ``ValueError`` naming a bad argument and its allowed range."""
+    depth = check_multiplier('depth', depth)
+    width = check_multiplier('width', width)
+    resolution = check_multiplier('resolution', resolution)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f'dropout must be a number in [0, 1), got {dropout!r}')
+    return VariantSpec(depth, width, resolution, float(dropout), note)
+
+
+_NAME_RE = re.compile(r'^[a-z][a-z0-9_]*$')
+
+
+def register_variant(name: str, depth: float, width: float, resolution: float, dropout: float = 0.2,
+                     note: str = '') -> str:
+    """Register a custom variant so that ``timm.create_model(name)`` builds it.
+
+    Re-registering a name with the same multipliers is a no-op; with different ones it is a ``ValueError``.
+
+    Returns:
+        The registered name.
+    """
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f'variant name must match {_NAME_RE.pattern} (a Python identifier in lower case), '
+                         f'got {name!r}')
+    spec = make_spec(depth, width, resolution, dropout, note or 'custom')
+    if name in VARIANTS:
+        old = VARIANTS[name]
+        if (old.depth, old.width, old.resolution, old.dropout) != (spec.depth, spec.width, spec.resolution,
+                                                                   spec.dropout):
+            raise ValueError(f'variant {name!r} is already registered as {asdict(old)}')
+        return name
+    VARIANTS[name] = spec
+    _register(name, spec)
+    return name
+
+
+def _register(name: str, spec: VariantSpec) -> None:
+    default_cfgs[name] = _cfg(spec)
+
+    def entrypoint(pretrained: bool = False, **kwargs) -> EfficientNet:
+        return _build(name, VARIANTS[name], pretrained, **kwargs)
+
+    entrypoint.__name__ = entrypoint.__qualname__ = name
+    entrypoint.__module__ = __name__
+    entrypoint.__doc__ = f'{name}: {spec.note} (depth {spec.depth:g}, width {spec.width:g}, ' \
+                         f'resolution {spec.resolution:g})'
+    setattr(sys.modules[__name__], name, entrypoint)
+    register_model(entrypoint)
+
+
+default_cfgs: Dict[str, Dict[str, Any]] = {}
+for _name, _spec in list(VARIANTS.items()):
+    _register(_name, _spec)
