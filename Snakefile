@@ -1,0 +1,25 @@
+# effscale: does compound scaling beat single-axis scaling? (Tan & Le, arXiv:1905.11946)
+# prepare dataset -> train (variant x seed) -> profile -> CAMs -> reports/table1.md
+#   snakemake --cores 8 --use-conda        # the whole study (conda envs in envs/)
+#   snakemake --cores 2 reports/table1.md  # just what the table needs
+# Configuration: config.yaml (the CPU demo); config/full.yaml (the real study, on a GPU).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/profile.smk"
+include: "workflow/rules/cam.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        REPORT_OUTPUTS,
+    default_target: True

@@ -1,0 +1,375 @@
+"""Grad-CAM maps of trained scaled EfficientNets on fixed test images: the paper's Figure 7.
+
+Paper: `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks` - https://arxiv.org/abs/1905.11946
+(Tan & Le, 2019), Figure 7 compares class activation maps of B0 scaled by depth, width, resolution and compound
+scaling on the same images. Grad-CAM: Selvaraju et al., arXiv:1610.02391, via ``pytorch-grad-cam``.
+
+Target layer. timm's last convolution (``conv_head``) sees the input downsampled 32 times, so at 32 px its map is
+1 x 1 and every CAM is constant. :func:`select_target_layer` runs one dry forward pass with hooks on every stage
+``model.blocks[i]`` and on the head (``bn2``, after ``conv_head``) and picks the *last* of them whose feature map is
+at least ``min_size`` x ``min_size`` (4 x 4 by default): at 224 px that is the head (7 x 7, the usual Grad-CAM
+layer); at 32 px it is ``blocks.2`` (4 x 4, stride 8); a 64 px resolution-scaled model uses ``blocks.4``. The layer
+chosen for each model is stored with its maps.
+
+Images are the first ``per_class`` test images of every class (the same for every variant), resized to the model's
+input size (bilinear, no antialias) and normalized as in training; the target is the predicted class. Maps are in
+[0, 1] (pytorch-grad-cam's per-image min-max scaling) and resized to the dataset's native image size for display.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .models import VARIANTS, register_variant
+from .profile import write_atomic
+
+__all__ = ['load_trained_model', 'load_test_split', 'pick_images', 'preprocess', 'select_target_layer',
+           'grad_cam', 'compute_cams', 'save_cam', 'load_cam', 'cam_grid', 'add_arguments', 'run_cli',
+           'add_grid_arguments', 'run_grid_cli']
+
+MIN_MAP_SIZE = 4
+FLAT_EPS = 1e-6  # a map whose max - min is below this carries no spatial information
+MODEL_KEYS = ('variant', 'spec', 'num_classes', 'in_chans', 'base_resolution', 'input_size', 'state_dict')
+
+
+def load_trained_model(path: os.PathLike, device: str = 'cpu') -> Tuple[nn.Module, Dict[str, Any]]:
+    """Rebuild a trained model from its ``model.pt`` and load its weights.
+
+    The file is a ``torch.save``d dict: variant, spec (depth, width, resolution, dropout), num_classes, in_chans,
+    base_resolution, input_size, mean, std, classes and state_dict. A variant unknown to this process is registered
+    from its spec first.
+
+    Returns:
+        ``(model in eval mode on device, meta)``, meta being the dict without ``state_dict``.
+
+    Raises:
+        ValueError: keys are missing, or the name is registered here with different multipliers.
+    """
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    missing = [k for k in MODEL_KEYS if k not in ckpt]
+    if missing:
+        raise ValueError(f'{path}: not an effscale model file, missing {missing}')
+    name, spec = ckpt['variant'], ckpt['spec']
+    if name not in VARIANTS:
+        register_variant(name, spec['depth'], spec['width'], spec['resolution'], spec.get('dropout', 0.2))
+    known = VARIANTS[name]
+    if (known.depth, known.width, known.resolution) != (spec['depth'], spec['width'], spec['resolution']):
+        raise ValueError(f'{path}: variant {name!r} was trained as {spec} but is registered here as '
+                         f'depth {known.depth:g}, width {known.width:g}, resolution {known.resolution:g}')
+    model = timm.create_model(name, num_classes=ckpt['num_classes'], in_chans=ckpt['in_chans'],
+                              base_resolution=ckpt['base_resolution'])
+    model.load_state_dict(ckpt['state_dict'])
+    meta = {k: v for k, v in ckpt.items() if k != 'state_dict'}
+    return model.to(device).eval(), meta
+
+
+def load_test_split(data_path: os.PathLike) -> Dict[str, Any]:
+    """The test split of a prepared dataset ``.npz``: x_test (N, C, H, W uint8), y_test, classes, mean, std."""
+    with np.load(data_path, allow_pickle=False) as data:
+        missing = [k for k in ('x_test', 'y_test', 'classes', 'mean', 'std') if k not in data.files]
+        if missing:
+            raise ValueError(f'{data_path}: not a prepared dataset, missing {missing}')
+        split = {k: data[k] for k in ('x_test', 'y_test', 'mean', 'std')}
+        split['classes'] = [str(c) for c in data['classes']]
+    if split['x_test'].dtype != np.uint8 or split['x_test'].ndim != 4:
+        raise ValueError(f'{data_path}: x_test must be uint8 N x C x H x W, got {split["x_test"].dtype} '
+                         f'{split["x_test"].shape}')
+    return split
+
+
+def pick_images(labels: np.ndarray, per_class: int = 1, seed: int = 0) -> np.ndarray:
+    """Indices of fixed test images, ``per_class`` of every class, ordered by class then index.
+
+    Seed 0 takes the first ``per_class`` images of each class; another seed draws them at random with
+    ``numpy.random.default_rng(seed)``. Either way the choice depends only on the labels, so every variant gets the
+    same images.
+    """
+    if per_class < 1:
+        raise ValueError(f'per_class must be >= 1, got {per_class!r}')
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if seed != 0:
+            idx = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
+        chosen.append(idx[:per_class])
+    return np.concatenate(chosen).astype(np.int64)
+
+
+def preprocess(images: np.ndarray, input_size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 N x C x H x W -> float, resized to ``input_size`` (bilinear, no antialias), ``(x / 255 - mean) / std``."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).float() / 255.0
+    if tuple(x.shape[-2:]) != (input_size, input_size):
+        x = F.interpolate(x, size=(input_size, input_size), mode='bilinear', align_corners=False, antialias=False)
+    mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32)).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(np.asarray(std, dtype=np.float32)).view(1, -1, 1, 1)
+    return (x - mean_t) / std_t
+
+
+def _candidate_layers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    layers = [(f'blocks.{i}', block) for i, block in enumerate(model.blocks)]
+    if hasattr(model, 'bn2'):
+        layers.append(('bn2', model.bn2))
+    return layers
+
+
+@torch.no_grad()
+def select_target_layer(model: nn.Module, input_size: int, in_chans: int,
+                        min_size: int = MIN_MAP_SIZE) -> Tuple[str, nn.Module, Tuple[int, int]]:
+    """The last stage (or the head) whose feature map is at least ``min_size`` x ``min_size`` at ``input_size``.
+
+    Returns:
+        ``(name, module, (height, width) of its map)``; the first stage when none is that large.
+    """
+    shapes: Dict[str, Tuple[int, int]] = {}
+    candidates = _candidate_layers(model)
+    handles = [module.register_forward_hook(
+        lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[-2:]))) for name, module in candidates]
+    was_training = model.training
+    try:
+        model.eval()
+        model(torch.zeros(1, in_chans, input_size, input_size, device=next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    large = [(name, module) for name, module in candidates if min(shapes[name]) >= min_size]
+    name, module = large[-1] if large else candidates[0]
+    return name, module, shapes[name]
+
+
+def _grad_cam_classes():
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        from pytorch_grad_cam import GradCAM
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    return GradCAM, ClassifierOutputTarget
+
+
+def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, targets: Sequence[int],
+             batch_size: int = 32) -> np.ndarray:
+    """Grad-CAM of ``targets`` (class indices) at ``layer``: N x H x W float32 in [0, 1] at ``x``'s size."""
+    GradCAM, ClassifierOutputTarget = _grad_cam_classes()
+    device = next(model.parameters()).device
+    maps = []
+    with torch.enable_grad(), GradCAM(model=model, target_layers=[layer]) as cam:
+        for start in range(0, len(x), batch_size):
+            chunk = x[start:start + batch_size].to(device)
+            chunk_targets = [ClassifierOutputTarget(int(t)) for t in targets[start:start + batch_size]]
+            maps.append(cam(input_tensor=chunk, targets=chunk_targets))
+    return np.concatenate(maps).astype(np.float32)
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> np.ndarray:
+    device = next(model.parameters()).device
+    return torch.cat([model(x[i:i + batch_size].to(device)).argmax(-1).cpu()
+                      for i in range(0, len(x), batch_size)]).numpy().astype(np.int64)
+
+
+def _to_display(maps: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    t = torch.from_numpy(maps)[:, None]
+    if tuple(t.shape[-2:]) != tuple(size):
+        t = F.interpolate(t, size=size, mode='bilinear', align_corners=False)
+    return t[:, 0].clamp_(0, 1).numpy().astype(np.float32)
+
+
+def _unique_label(variant: str, path: os.PathLike, taken: Dict[str, Any]) -> str:
+    if variant not in taken:
+        return variant
+    return f'{variant}@{Path(path).parent.name}'
+
+
+def compute_cams(model_paths: Sequence[os.PathLike], data_path: os.PathLike, per_class: int = 1, seed: int = 0,
+                 device: str = 'cpu', batch_size: int = 32, min_size: int = MIN_MAP_SIZE) -> Dict[str, Any]:
+    """Grad-CAM maps of several trained models on the same test images.
+
+    Args:
+        model_paths: ``model.pt`` files (see :func:`load_trained_model`).
+        data_path: the prepared dataset ``.npz``.
+        per_class: images per class.
+        seed: 0 = the first images of each class; otherwise a seeded random pick (see :func:`pick_images`).
+        device: where the models run.
+        batch_size: images per Grad-CAM pass.
+        min_size: smallest feature map (pixels per side) accepted for the target layer.
+
+    Returns:
+        ``images`` (N, C, H, W uint8, native size), ``labels``, ``indices`` (into the test split), ``classes``,
+        ``variants`` (labels in input order) and per variant dicts ``preds`` (N,), ``cams`` (N, H, W float32 in
+        [0, 1] at the native size), ``flat`` (N, bool: map without spatial information), ``target_layers``,
+        ``feature_sizes``, ``input_sizes``, ``model_paths``; plus per_class and seed.
+    """
+    split = load_test_split(data_path)
+    indices = pick_images(split['y_test'], per_class, seed)
+    images, labels = split['x_test'][indices], split['y_test'][indices].astype(np.int64)
+    display = tuple(images.shape[-2:])
+    result: Dict[str, Any] = {
+        'images': images, 'labels': labels, 'indices': indices, 'classes': split['classes'], 'variants': [],
+        'preds': {}, 'cams': {}, 'flat': {}, 'target_layers': {}, 'feature_sizes': {}, 'input_sizes': {},
+        'model_paths': {}, 'per_class': per_class, 'seed': seed,
+    }
+    for path in model_paths:
+        model, meta = load_trained_model(path, device)
+        if meta['in_chans'] != images.shape[1]:
+            raise ValueError(f'{path} takes {meta["in_chans"]} channels, {data_path} has {images.shape[1]}')
+        px = int(meta['input_size'])
+        x = preprocess(images, px, meta.get('mean', split['mean']), meta.get('std', split['std']))
+        name, layer, feature = select_target_layer(model, px, meta['in_chans'], min_size)
+        preds = _predict(model, x, batch_size)
+        maps = _to_display(grad_cam(model, layer, x, preds, batch_size), display)
+        label = _unique_label(meta['variant'], path, result['preds'])
+        result['variants'].append(label)
+        result['preds'][label] = preds
+        result['cams'][label] = maps
+        result['flat'][label] = (maps.max(axis=(1, 2)) - maps.min(axis=(1, 2))) < FLAT_EPS
+        result['target_layers'][label] = name
+        result['feature_sizes'][label] = tuple(int(s) for s in feature)
+        result['input_sizes'][label] = px
+        result['model_paths'][label] = str(path)
+    return result
+
+
+def save_cam(path: os.PathLike, result: Dict[str, Any], variant: Optional[str] = None) -> Path:
+    """Write one variant of a :func:`compute_cams` result as an ``.npz`` (atomically).
+
+    Keys: images, labels, indices, classes, variant, pred, cam, flat, target_layer, feature_size, input_size,
+    model_path, per_class, seed.
+    """
+    if variant is None:
+        if len(result['variants']) != 1:
+            raise ValueError(f'the result holds {result["variants"]}; name the variant to save')
+        variant = result['variants'][0]
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf, images=result['images'], labels=result['labels'], indices=result['indices'],
+        classes=np.asarray(result['classes'], dtype=str), variant=np.asarray(variant.split('@')[0]),
+        pred=result['preds'][variant], cam=result['cams'][variant], flat=result['flat'][variant],
+        target_layer=np.asarray(result['target_layers'][variant]),
+        feature_size=np.asarray(result['feature_sizes'][variant], dtype=np.int64),
+        input_size=np.asarray(result['input_sizes'][variant], dtype=np.int64),
+        model_path=np.asarray(result['model_paths'][variant]), per_class=np.asarray(result['per_class']),
+        seed=np.asarray(result['seed']))
+    return write_atomic(path, buf.getvalue())
+
+
+def load_cam(path: os.PathLike) -> Dict[str, Any]:
+    """Read a :func:`save_cam` file back: arrays as arrays, scalars and strings as Python values."""
+    with np.load(path, allow_pickle=False) as data:
+        out = {k: data[k] for k in data.files}
+    for key in ('variant', 'target_layer', 'model_path'):
+        out[key] = str(out[key])
+    for key in ('input_size', 'per_class', 'seed'):
+        out[key] = int(out[key])
+    out['classes'] = [str(c) for c in out['classes']]
+    return out
+
+
+def _as_display_image(image: np.ndarray) -> Tuple[np.ndarray, Optional[str]]:
+    """C x H x W uint8 -> what ``imshow`` draws, and its colormap (gray for one channel)."""
+    if image.shape[0] == 3:
+        return np.transpose(image, (1, 2, 0)), None
+    return image[0], 'gray'
+
+
+def cam_grid(npz_paths: Sequence[os.PathLike], out_png: os.PathLike, class_names: Optional[Sequence[str]] = None,
+             max_images: int = 40, alpha: float = 0.45) -> Path:
+    """Draw the maps of several variants on the same images as one PNG (the paper's Figure 7).
+
+    Rows are images; the first column is the input with its true class, then one column per variant (in the order
+    given) with the heat map over the image and the predicted class (green when right, red when wrong; "flat" marks
+    a map without spatial information).
+
+    Args:
+        npz_paths: :func:`save_cam` files of the same images.
+        out_png: the PNG to write (atomically).
+        class_names: names of the classes; defaults to those stored in the files.
+        max_images: at most this many rows (the first ones).
+        alpha: opacity of the heat map.
+
+    Raises:
+        ValueError: no files, or files made on different images.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not npz_paths:
+        raise ValueError('cam_grid needs at least one CAM file')
+    cams = [load_cam(p) for p in npz_paths]
+    first = cams[0]
+    for other, path in zip(cams[1:], npz_paths[1:]):
+        if not np.array_equal(other['indices'], first['indices']) or not np.array_equal(other['images'],
+                                                                                       first['images']):
+            raise ValueError(f'{path} holds other images than {npz_paths[0]}; make every CAM file with the same '
+                             f'dataset, per_class and seed')
+    names = list(class_names) if class_names is not None else first['classes']
+    rows, cols = min(len(first['labels']), max_images), 1 + len(cams)
+    fig = Figure(figsize=(1.7 * cols, 1.9 * rows + 0.4), layout='constrained')
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for r in range(rows):
+        image, cmap = _as_display_image(first['images'][r])
+        true = int(first['labels'][r])
+        axes[r, 0].imshow(image, cmap=cmap, interpolation='nearest')
+        axes[r, 0].set_xlabel(f'true: {names[true]}', fontsize=7)
+        for c, cam in enumerate(cams, start=1):
+            pred = int(cam['pred'][r])
+            ax = axes[r, c]
+            ax.imshow(image, cmap=cmap, interpolation='nearest')
+            ax.imshow(cam['cam'][r], cmap='jet', alpha=alpha, vmin=0.0, vmax=1.0, interpolation='bilinear')
+            flat = ' (flat)' if bool(cam['flat'][r]) else ''
+            ax.set_xlabel(f'true: {names[true]}\npred: {names[pred]}{flat}', fontsize=7,
+                          color='tab:green' if pred == true else 'tab:red')
+    axes[0, 0].set_title('input', fontsize=8)
+    for c, cam in enumerate(cams, start=1):
+        axes[0, c].set_title(f'{cam["variant"]}\n({cam["target_layer"]}, {cam["input_size"]} px)', fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle('Grad-CAM of the predicted class (Tan & Le, Figure 7)', fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=110)
+    return write_atomic(out_png, buf.getvalue())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Arguments of ``effscale cam``: the maps of one trained model."""
+    parser.add_argument('--model', required=True, help='trained model file (model.pt)')
+    parser.add_argument('--data', required=True, help='prepared dataset (.npz) whose test split is used')
+    parser.add_argument('--out', required=True, help='CAM file to write (.npz)')
+    parser.add_argument('--per-class', type=int, default=1, help='test images per class (default 1)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='0: the first images of each class (default); other values: a seeded random pick')
+    parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
+    parser.add_argument('--batch-size', type=int, default=32, help='images per Grad-CAM pass (default 32)')
+    return parser
+
+
+def run_cli(args: argparse.Namespace) -> Path:
+    """Run ``effscale cam``: compute and save the maps of ``--model`` on ``--data``."""
+    result = compute_cams([args.model], args.data, per_class=args.per_class, seed=args.seed, device=args.device,
+                          batch_size=args.batch_size)
+    return save_cam(args.out, result)
+
+
+def add_grid_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Arguments of a CAM grid command: CAM files in, one PNG out."""
+    parser.add_argument('--cams', nargs='+', required=True, help='CAM files (.npz), one column each')
+    parser.add_argument('--out', required=True, help='PNG to write')
+    parser.add_argument('--max-images', type=int, default=40, help='at most this many rows (default 40)')
+    return parser
+
+
+def run_grid_cli(args: argparse.Namespace) -> Path:
+    """Draw :func:`cam_grid` from the CAM files given."""
+    return cam_grid(args.cams, args.out, max_images=args.max_images)

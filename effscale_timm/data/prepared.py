@@ -1,0 +1,110 @@
+"""Prepared datasets: one uint8 ``.npz`` per dataset with a train / validation / test split and a SHA-256 checksum.
+
+The validation split is carved from the training images (stratified, fixed seed); the test split is left untouched
+and is only used for the final test top-1. The file is written atomically (temporary name, then ``os.replace``), so
+a killed preparation leaves no partial file; its checksum is stored beside it (``<file>.sha256``) and checked on
+every load.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+from .sources import SOURCES, DatasetError
+
+_logger = logging.getLogger(__name__)
+
+SPLIT_KEYS = ('x_train', 'y_train', 'x_val', 'y_val', 'x_test', 'y_test')
+
+
+def sha256_file(path: os.PathLike, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def checksum_path(path: os.PathLike) -> Path:
+    return Path(str(path) + '.sha256')
+
+
+def carve_validation(y: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Boolean mask of a stratified validation subset: ``fraction`` of each class, chosen with ``seed``."""
+    if not 0 < fraction < 1:
+        raise ValueError(f'val_fraction must be in (0, 1), got {fraction!r}')
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        n = max(1, int(round(len(idx) * fraction)))
+        mask[rng.choice(idx, size=n, replace=False)] = True
+    return mask
+
+
+def prepare(dataset: str, out: os.PathLike, root: Optional[os.PathLike] = None, image_size: Optional[int] = None,
+            val_fraction: float = 0.1, seed: int = 0) -> Path:
+    """Read ``dataset`` from its source and write the prepared ``.npz`` (atomically) with its checksum.
+
+    Args:
+        dataset: one of :data:`effscale_timm.data.sources.SOURCES`.
+        out: the ``.npz`` path to write.
+        root: where the source files are (or are downloaded to).
+        image_size: the size ImageFolder images are resized to (other datasets keep their own size).
+        val_fraction: fraction of the training images carved out for validation.
+        seed: seed of the validation carve.
+    """
+    if dataset not in SOURCES:
+        raise ValueError(f'dataset must be one of {sorted(SOURCES)}, got {dataset!r}')
+    arrays = SOURCES[dataset](root=root, image_size=image_size)
+    x, y = arrays['x_train'], arrays['y_train']
+    val = carve_validation(y, val_fraction, seed)
+    x_float = x[~val].astype(np.float64) / 255.0
+    mean = x_float.mean(axis=(0, 2, 3))
+    std = x_float.std(axis=(0, 2, 3))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
+    with open(tmp, 'wb') as f:
+        np.savez(f, x_train=x[~val], y_train=y[~val], x_val=x[val], y_val=y[val], x_test=arrays['x_test'],
+                 y_test=arrays['y_test'], classes=np.asarray(arrays['classes']), mean=mean.astype(np.float32),
+                 std=std.astype(np.float32), dataset=np.asarray(dataset))
+        f.flush()
+        os.fsync(f.fileno())
+    digest = sha256_file(tmp)
+    checksum_path(out).write_text(f'{digest}  {out.name}\n')
+    os.replace(tmp, out)
+    _logger.info('prepared %s: %d train, %d val, %d test images of %s -> %s', dataset, (~val).sum(), val.sum(),
+                 len(arrays['y_test']), x.shape[1:], out)
+    return out
+
+
+def verify(path: os.PathLike) -> bool:
+    """True when ``path`` exists and matches the checksum recorded beside it."""
+    path = Path(path)
+    sums = checksum_path(path)
+    if not path.exists() or not sums.exists():
+        return False
+    return sums.read_text().split()[0] == sha256_file(path)
+
+
+def load_prepared(path: os.PathLike, check: bool = True) -> Dict[str, np.ndarray]:
+    """Load a prepared dataset; raises :class:`DatasetError` when its checksum does not match."""
+    path = Path(path)
+    if check and not verify(path):
+        raise DatasetError(f'{path}: checksum mismatch or missing {checksum_path(path).name}; the prepared file is '
+                           f'corrupt, run `effscale prepare` again (the pipeline rebuilds it)')
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise DatasetError(f'{path}: cannot read prepared dataset ({e})') from e
+    missing = [k for k in SPLIT_KEYS if k not in data]
+    if missing:
+        raise DatasetError(f'{path}: prepared dataset lacks {missing}')
+    return data

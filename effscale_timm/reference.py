@@ -1,0 +1,80 @@
+"""Reference numbers from the EfficientNet paper and from the seed study, shipped as package data.
+
+Paper: `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks` - https://arxiv.org/abs/1905.11946
+(Tan & Le, 2019). Table 2 lists B0-B7, Table 7 compares single-axis and compound scaling of B0 at ~1.8B
+multiply-adds. The seed study's Table 1 is the CIFAR-10 reproduction this project started from; it counts
+FLOPs as 2 x multiply-adds, the paper counts multiply-adds.
+
+The numbers live in ``reference.yaml`` next to this module (data, not code); every table carries its dataset and
+the unit of each column::
+
+    from effscale_timm.reference import reference_table
+    t7 = reference_table('table7')
+    t7['units']['macs_b']  # 'billions of multiply-adds per image (the paper's FLOPS)'
+"""
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Dict, List
+
+import yaml
+
+__all__ = ['TABLES', 'load_reference', 'reference_table', 'reference_rows']
+
+TABLES = ('table2', 'table7', 'seed_table1')
+_REQUIRED_TABLE_KEYS = ('title', 'source', 'dataset', 'units', 'rows')
+_REQUIRED_ROW_KEYS = {
+    'table2': ('model', 'variant', 'width', 'depth', 'resolution_px', 'dropout', 'params_m', 'timm_params_m',
+               'macs_b', 'top1'),
+    'table7': ('method', 'axis', 'depth', 'width', 'resolution', 'macs_b', 'top1'),
+    'seed_table1': ('method', 'axis', 'depth', 'width', 'resolution', 'flops_b', 'top1'),
+}
+
+
+def _validate(data: Dict[str, Any]) -> Dict[str, Any]:
+    """Check that every table has its metadata, units for its numeric columns and complete rows."""
+    for name in TABLES:
+        table = data.get(name)
+        if not isinstance(table, dict):
+            raise ValueError(f'reference.yaml: table {name!r} is missing')
+        missing = [k for k in _REQUIRED_TABLE_KEYS if k not in table]
+        if missing:
+            raise ValueError(f'reference.yaml: table {name!r} lacks {missing}')
+        for i, row in enumerate(table['rows']):
+            lacking = [k for k in _REQUIRED_ROW_KEYS[name] if k not in row]
+            if lacking:
+                raise ValueError(f'reference.yaml: {name} row {i} lacks {lacking}')
+        for key in ('top1', table.get('compute_key', 'macs_b')):
+            if key not in table['units']:
+                raise ValueError(f'reference.yaml: {name} gives no unit for {key!r}')
+    return data
+
+
+@lru_cache(maxsize=1)
+def _load() -> Dict[str, Any]:
+    text = resources.files(__package__).joinpath('reference.yaml').read_text(encoding='utf-8')
+    return _validate(yaml.safe_load(text))
+
+
+def load_reference() -> Dict[str, Any]:
+    """All reference tables (a fresh copy: callers may modify it)."""
+    return copy.deepcopy(_load())
+
+
+def reference_table(name: str) -> Dict[str, Any]:
+    """One reference table: ``{'title', 'source', 'dataset', 'units', 'rows', ...}``.
+
+    Args:
+        name: 'table2' (paper, B0-B7), 'table7' (paper, single-axis vs compound on ImageNet, multiply-adds) or
+            'seed_table1' (seed study, CIFAR-10, FLOPs = 2 x multiply-adds).
+    """
+    if name not in TABLES:
+        raise ValueError(f'unknown reference table {name!r}; known: {", ".join(TABLES)}')
+    return copy.deepcopy(_load()[name])
+
+
+def reference_rows(name: str) -> List[Dict[str, Any]]:
+    """The rows of :func:`reference_table` ``name``."""
+    return reference_table(name)['rows']

@@ -1,0 +1,18 @@
+rule cam:
+    input:
+        model=lambda w: f"{run_dir(w.variant, SEEDS[0])}/model.pt",
+        data=PREPARED,
+    output:
+        "results/cam/{dataset}/{variant}.npz",
+    log:
+        "logs/cam/{dataset}/{variant}.log",
+    benchmark:
+        "results/benchmarks/cam/{dataset}/{variant}.tsv"
+    params:
+        per_class=config.get("cam_per_class", 1),
+    threads: 1
+    conda:
+        "../../envs/cam.yaml"
+    shell:
+        "effscale cam --model {input.model} --data {input.data} --per-class {params.per_class} "
+        "--out {output} 2> {log}"

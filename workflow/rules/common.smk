@@ -1,0 +1,77 @@
+# Shared helpers: config validation (before any job), the variant list, paths and per-rule arguments.
+import logging
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from effscale_timm.config import ConfigError, resolve_variants, variant_args
+from effscale_timm.data.prepared import checksum_path, verify
+
+validate(config, "../schemas/config.schema.yaml")
+try:
+    VARIANTS = resolve_variants(config, cache="results/flop_match.json")
+except ConfigError as e:
+    raise WorkflowError(f"config error: {e}") from None
+
+DATASET = config["dataset"]
+SEEDS = config["seeds"]
+PREPARED = f"results/data/{DATASET}.npz"
+
+# A prepared dataset whose checksum does not match is removed here, so Snakemake rebuilds it (and what used it).
+if Path(PREPARED).exists() and not verify(PREPARED):
+    logging.getLogger("effscale").warning("%s fails its checksum; removing it so it is rebuilt", PREPARED)
+    Path(PREPARED).unlink()
+    checksum_path(PREPARED).unlink(missing_ok=True)
+
+
+def _gpu_wanted():
+    device = str(config.get("device", "auto"))
+    if device.startswith("cuda"):
+        return 1
+    if device == "auto":
+        import torch
+
+        return int(torch.cuda.is_available())
+    return 0
+
+
+GPU_PER_TRAIN = _gpu_wanted()
+
+
+def run_dir(variant, seed):
+    return f"results/runs/{DATASET}/{variant}/seed{seed}"
+
+
+def train_args(wildcards):
+    """Arguments of `effscale train` that come from the config and the variant's multipliers."""
+    args = [
+        "--epochs", config["epochs"], "--recipe", config["recipe"], "--batch-size", config["batch_size"],
+        "--device", config.get("device", "auto"), "--base-resolution", config["base_resolution"],
+        *variant_args(VARIANTS[wildcards.variant]),
+    ]
+    for key in ("max_train_samples", "max_eval_samples", "lr", "memory_budget_gib"):
+        if config.get(key) is not None:
+            args += [f"--{key.replace('_', '-')}", config[key]]
+    for key in ("deterministic", "compile", "grad_checkpointing"):
+        if config.get(key):
+            args.append(f"--{key.replace('_', '-')}")
+    if not config.get("hflip", True):
+        args.append("--no-hflip")
+    return " ".join(str(a) for a in args)
+
+
+def profile_args(wildcards):
+    return " ".join(variant_args(VARIANTS[wildcards.variant]))
+
+
+RUN_FINALS = [f"{run_dir(v, s)}/final.json" for v in VARIANTS for s in SEEDS]
+PROFILES = [f"results/profile/{DATASET}/{v}.json" for v in VARIANTS]
+CAMS = [f"results/cam/{DATASET}/{v}.npz" for v in VARIANTS]
+REPORT_OUTPUTS = ["reports/table1.md", "reports/accuracy_vs_flops.png", "reports/cams.png"]
+
+
+wildcard_constraints:
+    variant=r"[a-z][a-z0-9_]*",
+    seed=r"\d+",
+    dataset=r"[a-z0-9_]+",

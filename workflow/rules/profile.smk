@@ -1,0 +1,18 @@
+rule profile:
+    input:
+        data=PREPARED,
+    output:
+        "results/profile/{dataset}/{variant}.json",
+    log:
+        "logs/profile/{dataset}/{variant}.log",
+    benchmark:
+        "results/benchmarks/profile/{dataset}/{variant}.tsv"
+    params:
+        args=profile_args,
+        base=config["base_resolution"],
+    threads: 1
+    conda:
+        "../../envs/profile.yaml"
+    shell:
+        "effscale profile --variant {wildcards.variant} --data {input.data} --base-resolution {params.base} "
+        "{params.args} --threads {threads} --out {output} 2> {log}"

@@ -1,0 +1,26 @@
+# One training per variant x seed. Epoch checkpoints live in results/ckpt/<run key>/, outside the outputs
+# (Snakemake deletes the outputs of an incomplete job), so the same command resumes a killed training.
+rule train:
+    input:
+        data=PREPARED,
+    output:
+        final="results/runs/{dataset}/{variant}/seed{seed}/final.json",
+        metrics="results/runs/{dataset}/{variant}/seed{seed}/metrics.csv",
+        model="results/runs/{dataset}/{variant}/seed{seed}/model.pt",
+    log:
+        "logs/train/{dataset}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{variant}/seed{seed}.tsv"
+    params:
+        args=train_args,
+        out_dir=lambda w: f"results/runs/{w.dataset}/{w.variant}/seed{w.seed}",
+    threads: config.get("threads", 2)
+    resources:
+        gpu=GPU_PER_TRAIN,
+        mem_mb=config.get("train_mem_mb", 8000),
+        runtime=config.get("train_runtime_min", 60),
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "effscale train --variant {wildcards.variant} --seed {wildcards.seed} --data {input.data} "
+        "--out-dir {params.out_dir} --threads {threads} {params.args} 2> {log}"
