@@ -134,7 +134,10 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int, recipe) -> torc
         kwargs['bn_momentum'] = recipe.bn_momentum
     if recipe.bn_eps is not None:
         kwargs['bn_eps'] = recipe.bn_eps
-    return timm.create_model(cfg.variant, **kwargs)
+    model = timm.create_model(cfg.variant, **kwargs)
+    if recipe.zero_init_head:
+        torch.nn.init.zeros_(model.get_classifier().weight)
+    return model
 
 
 def _peak_mem_gib(device: torch.device) -> float:

@@ -1,0 +1,137 @@
+"""Grad-CAM: model files round-trip, the target layer is not 1 x 1 at 32 px, maps are valid, the grid is drawn."""
+import argparse
+
+import numpy as np
+import pytest
+import timm
+import torch
+
+import effscale_timm
+from effscale_timm.cam import (add_arguments, cam_grid, compute_cams, grad_cam, load_cam, load_trained_model,
+                               pick_images, preprocess, run_cli, save_cam, select_target_layer)
+
+VARIANTS = ['effscale_b0', 'effscale_depth_b0', 'effscale_width_b0', 'effscale_resolution_b0', 'effscale_compound_b0']
+NUM_CLASSES, PER_CLASS_IN_DATA, BASE = 10, 3, 32
+CLASSES = [f'class{i}' for i in range(NUM_CLASSES)]
+MEAN, STD = [0.45], [0.22]
+
+
+def _save_model(path, variant, spec=None, seed=0):
+    """A random-init model in the trainer's model.pt format."""
+    spec = spec or {k: getattr(effscale_timm.variant_spec(variant), k) for k in ('depth', 'width', 'resolution',
+                                                                                   'dropout')}
+    torch.manual_seed(seed)
+    if variant in effscale_timm.VARIANTS:
+        model = timm.create_model(variant, num_classes=NUM_CLASSES, in_chans=1, base_resolution=BASE)
+    else:  # a custom variant trained in another process: not registered in this one
+        model = effscale_timm.scaled_efficientnet(**spec, base_resolution=BASE, num_classes=NUM_CLASSES, in_chans=1)
+    torch.save({'variant': variant, 'spec': spec, 'num_classes': NUM_CLASSES, 'in_chans': 1, 'base_resolution': BASE,
+                'input_size': model.pretrained_cfg['input_size'][-1], 'mean': MEAN, 'std': STD, 'classes': CLASSES,
+                'state_dict': model.state_dict()}, path)
+    return model.eval()
+
+
+@pytest.fixture(scope='module')
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp('cam')
+    rng = np.random.default_rng(0)
+    labels = rng.permutation(np.repeat(np.arange(NUM_CLASSES), PER_CLASS_IN_DATA)).astype(np.int64)
+    images = rng.integers(0, 256, size=(len(labels), 1, BASE, BASE), dtype=np.uint8)
+    data = root / 'data.npz'
+    np.savez(data, x_test=images, y_test=labels, classes=np.asarray(CLASSES), mean=np.asarray(MEAN),
+             std=np.asarray(STD))
+    models = {}
+    for i, variant in enumerate(VARIANTS):
+        models[variant] = root / variant / 'seed0' / 'model.pt'
+        models[variant].parent.mkdir(parents=True)
+        _save_model(models[variant], variant, seed=i)
+    return {'root': root, 'data': data, 'models': models, 'images': images, 'labels': labels}
+
+
+@pytest.fixture(scope='module')
+def cams(files):
+    return compute_cams([files['models'][v] for v in VARIANTS], files['data'])
+
+
+def test_load_trained_model_round_trip(tmp_path):
+    path = tmp_path / 'model.pt'
+    spec = {'depth': 1.2, 'width': 0.5, 'resolution': 1.25, 'dropout': 0.1}
+    original = _save_model(path, 'camtest_custom', spec=spec)
+    assert 'camtest_custom' not in effscale_timm.VARIANTS
+    model, meta = load_trained_model(path)
+    assert 'state_dict' not in meta and meta['input_size'] == 40 and meta['classes'] == CLASSES
+    assert not model.training and effscale_timm.VARIANTS['camtest_custom'].width == 0.5
+    x = torch.randn(2, 1, 40, 40)
+    with torch.no_grad():
+        assert torch.equal(model(x), original(x))
+
+
+def test_target_layer_is_at_least_4x4():
+    model = timm.create_model('effscale_b0', num_classes=NUM_CLASSES, in_chans=1, base_resolution=BASE).eval()
+    assert select_target_layer(model, 32, 1)[0::2] == ('blocks.2', (4, 4))
+    assert select_target_layer(model, 64, 1)[0::2] == ('blocks.4', (4, 4))
+    assert select_target_layer(model, 224, 1)[0::2] == ('bn2', (7, 7))  # the usual last-conv layer at 224 px
+
+
+def test_head_layer_at_32px_gives_constant_maps(files):
+    """Why the layer choice matters: at 32 px the head's map is 1 x 1 and Grad-CAM is flat."""
+    model, meta = load_trained_model(files['models']['effscale_b0'])
+    x = preprocess(files['images'][:4], meta['input_size'], MEAN, STD)
+    maps = grad_cam(model, model.bn2, x, [0, 1, 2, 3])
+    assert np.ptp(maps, axis=(1, 2)).max() < 1e-6
+
+
+def test_pick_images_is_fixed_and_per_class(files):
+    labels = files['labels']
+    first = pick_images(labels, per_class=1)
+    assert list(labels[first]) == list(range(NUM_CLASSES))
+    assert all(i == np.flatnonzero(labels == labels[i])[0] for i in first)
+    two = pick_images(labels, per_class=2, seed=3)
+    assert np.array_equal(two, pick_images(labels, per_class=2, seed=3)) and len(two) == 2 * NUM_CLASSES
+    assert list(labels[two]) == sorted(list(range(NUM_CLASSES)) * 2)
+
+
+def test_cams_valid_for_every_variant(files, cams):
+    indices = pick_images(files['labels'])
+    assert cams['variants'] == VARIANTS
+    assert np.array_equal(cams['indices'], indices) and np.array_equal(cams['images'], files['images'][indices])
+    assert np.array_equal(cams['labels'], files['labels'][indices])
+    for variant in VARIANTS:
+        maps = cams['cams'][variant]
+        assert maps.shape == (NUM_CLASSES, BASE, BASE) and maps.dtype == np.float32
+        assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+        assert (np.ptp(maps, axis=(1, 2)) > 0.1).all(), variant  # no constant map
+        assert not cams['flat'][variant].any()
+        assert min(cams['feature_sizes'][variant]) >= 4
+        assert cams['preds'][variant].shape == (NUM_CLASSES,)
+    assert cams['input_sizes'] == {'effscale_b0': 32, 'effscale_depth_b0': 32, 'effscale_width_b0': 32,
+                                   'effscale_resolution_b0': 64, 'effscale_compound_b0': 40}
+    model, meta = load_trained_model(files['models']['effscale_width_b0'])
+    with torch.no_grad():
+        logits = model(preprocess(cams['images'], meta['input_size'], MEAN, STD))
+    assert np.array_equal(cams['preds']['effscale_width_b0'], logits.argmax(-1).numpy())
+
+
+def test_save_load_and_grid(files, cams, tmp_path):
+    paths = [save_cam(tmp_path / f'{v}.npz', cams, v) for v in VARIANTS]
+    back = load_cam(paths[3])
+    assert back['variant'] == 'effscale_resolution_b0' and back['target_layer'] == 'blocks.4'
+    assert back['input_size'] == 64 and back['classes'] == CLASSES
+    assert np.array_equal(back['cam'], cams['cams']['effscale_resolution_b0'])
+    png = cam_grid(paths, tmp_path / 'grid' / 'cams.png', CLASSES)
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 10_000
+    other = dict(cams, indices=cams['indices'] + 1)
+    save_cam(tmp_path / 'other.npz', other, 'effscale_b0')
+    with pytest.raises(ValueError, match='other images'):
+        cam_grid([paths[0], tmp_path / 'other.npz'], tmp_path / 'bad.png')
+
+
+def test_cli_writes_one_variant(files, tmp_path):
+    out = tmp_path / 'cam' / 'effscale_b0.npz'
+    args = add_arguments(argparse.ArgumentParser()).parse_args(
+        ['--model', str(files['models']['effscale_b0']), '--data', str(files['data']), '--out', str(out),
+         '--per-class', '2'])
+    run_cli(args)
+    back = load_cam(out)
+    assert back['cam'].shape == (2 * NUM_CLASSES, BASE, BASE) and back['per_class'] == 2
+    assert back['variant'] == 'effscale_b0' and np.isfinite(back['cam']).all()

@@ -1,0 +1,95 @@
+"""Profiling: agreement with the paper's Table 2, the JSON of a small variant, the CLI with a custom spec."""
+import argparse
+import json
+import math
+
+import pytest
+import torch
+
+from effscale_timm.profile import add_arguments, measure_latency, paper_table, profile_variant, run_cli
+from effscale_timm.reference import reference_rows
+
+# timm 1.0.31 parameter counts of efficientnet_b0..b7 and the paper's multiply-adds (Table 2), written out here so
+# that a change to reference.yaml cannot move the targets.
+TIMM_PARAMS_M = [5.289, 7.794, 9.110, 12.233, 19.342, 30.390, 43.041, 66.348]
+PAPER_GMACS = [0.39, 0.70, 1.0, 1.8, 4.2, 9.9, 19, 37]
+PAPER_PX = [224, 240, 260, 300, 380, 456, 528, 600]
+
+
+@pytest.fixture(scope='module')
+def table():
+    return paper_table(latency=False)
+
+
+def test_reference_table2_is_the_paper(table):
+    rows = reference_rows('table2')
+    assert [r['timm_params_m'] for r in rows] == TIMM_PARAMS_M
+    assert [r['macs_b'] for r in rows] == PAPER_GMACS
+    assert [r['resolution_px'] for r in rows] == PAPER_PX
+
+
+def test_params_match_timm_within_1_percent(table):
+    assert [r['variant'] for r in table] == [f'effscale_b{i}' for i in range(8)]
+    for row, ref in zip(table, TIMM_PARAMS_M):
+        assert row['params'] / 1e6 == pytest.approx(ref, rel=0.01), row['variant']
+        assert abs(row['params_rel_error']) < 0.01
+
+
+def test_gmacs_match_paper_within_5_percent(table):
+    for row, ref, px in zip(table, PAPER_GMACS, PAPER_PX):
+        assert row['input_size'] == px
+        assert row['gmacs'] == pytest.approx(ref, rel=0.05), row['variant']
+        assert abs(row['gmacs_rel_error']) <= 0.05
+        assert row['gmacs_total'] > row['gmacs']  # batch norm adds to fvcore's total
+        assert row['gflops'] == pytest.approx(2 * row['gmacs'])
+        assert row['cpu_latency_ms'] is None and row['mactivations'] is None
+
+
+def _finite_positive(value):
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_small_variant_profile_json():
+    threads = torch.get_num_threads()
+    prof = profile_variant('effscale_b0', num_classes=10, in_chans=1, base_resolution=32, latency=True, threads=1,
+                           latency_budget_s=0.2)
+    assert torch.get_num_threads() == threads
+    assert prof['input_size'] == 32 and prof['num_classes'] == 10 and prof['in_chans'] == 1
+    for key in ('params', 'gmacs', 'gmacs_total', 'gflops', 'mactivations', 'cpu_latency_ms'):
+        assert _finite_positive(prof[key]), key
+    assert prof['gflops'] == 2 * prof['gmacs']
+    assert prof['gmacs'] < 0.02  # B0 at 32 px: (32/224)^2 of ~0.39 GMACs
+    assert prof['gpu_latency_ms'] is None if not torch.cuda.is_available() else _finite_positive(prof['gpu_latency_ms'])
+    assert {'aten::silu_', 'aten::sigmoid'} <= set(prof['skipped_ops'])
+    assert prof['torch'] == torch.__version__ and prof['timm']
+    assert 'FLOPs = 2 x MACs' in prof['units']['gflops']
+    json.dumps(prof, allow_nan=False)
+
+
+def test_latency_of_a_slow_pass_is_bounded():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU())
+    fast = measure_latency(model, (1, 16, 16), budget_s=0.05)
+    slow_path = measure_latency(model, (1, 16, 16), budget_s=1e-9)  # warm-up x 20 > budget: timed pass by pass
+    assert _finite_positive(fast) and _finite_positive(slow_path)
+
+
+def _cli(argv):
+    return add_arguments(argparse.ArgumentParser()).parse_args(argv)
+
+
+def test_cli_custom_variant_writes_json_atomically(tmp_path):
+    out = tmp_path / 'sub' / 'custom.json'
+    run_cli(_cli(['--variant', 'proftest_custom', '--depth', '1.2', '--width', '0.75', '--resolution', '1.0',
+                  '--num-classes', '10', '--in-chans', '1', '--base-resolution', '32', '--no-latency', '--out',
+                  str(out)]))
+    prof = json.loads(out.read_text())
+    assert (prof['variant'], prof['depth'], prof['width'], prof['input_size']) == ('proftest_custom', 1.2, 0.75, 32)
+    assert prof['cpu_latency_ms'] is None and prof['gflops'] == 2 * prof['gmacs']
+    assert [p.name for p in out.parent.iterdir()] == ['custom.json']  # no temporary file left behind
+    with pytest.raises(ValueError, match='already registered'):
+        run_cli(_cli(['--variant', 'proftest_custom', '--depth', '2', '--width', '1', '--resolution', '1',
+                      '--no-latency']))
+    with pytest.raises(ValueError, match='unknown variant'):
+        run_cli(_cli(['--variant', 'proftest_nowhere', '--no-latency']))
+    with pytest.raises(ValueError, match='all of'):
+        run_cli(_cli(['--variant', 'proftest_half', '--depth', '2', '--no-latency']))
