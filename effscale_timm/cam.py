@@ -18,6 +18,7 @@ input size (bilinear, no antialias) and normalized as in training; the target is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import warnings
@@ -149,6 +150,21 @@ def select_target_layer(model: nn.Module, input_size: int, in_chans: int,
     return name, module, shapes[name]
 
 
+@contextlib.contextmanager
+def _flush_denormals():
+    """Flush denormal floats to zero on the CPU for the duration (restoring the previous mode).
+
+    Grad-CAM of a barely trained network (all the tests' networks) can run into denormal activations and gradients,
+    which make CPU convolutions 10-100x slower; their values (< 1.2e-38) do not change a map.
+    """
+    previous = bool((torch.tensor([1e-39]) * 1.0).item() == 0.0)
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(previous)
+
+
 def _grad_cam_classes():
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -159,11 +175,14 @@ def _grad_cam_classes():
 
 def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, targets: Sequence[int],
              batch_size: int = 32) -> np.ndarray:
-    """Grad-CAM of ``targets`` (class indices) at ``layer``: N x H x W float32 in [0, 1] at ``x``'s size."""
+    """Grad-CAM of ``targets`` (class indices) at ``layer``: N x H x W float32 in [0, 1] at ``x``'s size.
+
+    Runs with gradients enabled (also inside ``torch.no_grad``) and CPU denormals flushed to zero.
+    """
     GradCAM, ClassifierOutputTarget = _grad_cam_classes()
     device = next(model.parameters()).device
     maps = []
-    with torch.enable_grad(), GradCAM(model=model, target_layers=[layer]) as cam:
+    with _flush_denormals(), torch.enable_grad(), GradCAM(model=model, target_layers=[layer]) as cam:
         for start in range(0, len(x), batch_size):
             chunk = x[start:start + batch_size].to(device)
             chunk_targets = [ClassifierOutputTarget(int(t)) for t in targets[start:start + batch_size]]
@@ -213,31 +232,37 @@ def compute_cams(model_paths: Sequence[os.PathLike], data_path: os.PathLike, per
     split = load_test_split(data_path)
     indices = pick_images(split['y_test'], per_class, seed)
     images, labels = split['x_test'][indices], split['y_test'][indices].astype(np.int64)
-    display = tuple(images.shape[-2:])
     result: Dict[str, Any] = {
         'images': images, 'labels': labels, 'indices': indices, 'classes': split['classes'], 'variants': [],
         'preds': {}, 'cams': {}, 'flat': {}, 'target_layers': {}, 'feature_sizes': {}, 'input_sizes': {},
         'model_paths': {}, 'per_class': per_class, 'seed': seed,
     }
     for path in model_paths:
-        model, meta = load_trained_model(path, device)
-        if meta['in_chans'] != images.shape[1]:
-            raise ValueError(f'{path} takes {meta["in_chans"]} channels, {data_path} has {images.shape[1]}')
-        px = int(meta['input_size'])
-        x = preprocess(images, px, meta.get('mean', split['mean']), meta.get('std', split['std']))
-        name, layer, feature = select_target_layer(model, px, meta['in_chans'], min_size)
-        preds = _predict(model, x, batch_size)
-        maps = _to_display(grad_cam(model, layer, x, preds, batch_size), display)
-        label = _unique_label(meta['variant'], path, result['preds'])
-        result['variants'].append(label)
-        result['preds'][label] = preds
-        result['cams'][label] = maps
-        result['flat'][label] = (maps.max(axis=(1, 2)) - maps.min(axis=(1, 2))) < FLAT_EPS
-        result['target_layers'][label] = name
-        result['feature_sizes'][label] = tuple(int(s) for s in feature)
-        result['input_sizes'][label] = px
-        result['model_paths'][label] = str(path)
+        with _flush_denormals():
+            _add_variant(result, path, images, split, device, batch_size, min_size)
     return result
+
+
+def _add_variant(result: Dict[str, Any], path: os.PathLike, images: np.ndarray, split: Dict[str, Any], device: str,
+                 batch_size: int, min_size: int) -> None:
+    """Load one model and add its predictions and maps to a :func:`compute_cams` result."""
+    model, meta = load_trained_model(path, device)
+    if meta['in_chans'] != images.shape[1]:
+        raise ValueError(f'{path} takes {meta["in_chans"]} channels, the dataset has {images.shape[1]}')
+    px = int(meta['input_size'])
+    x = preprocess(images, px, meta.get('mean', split['mean']), meta.get('std', split['std']))
+    name, layer, feature = select_target_layer(model, px, meta['in_chans'], min_size)
+    preds = _predict(model, x, batch_size)
+    maps = _to_display(grad_cam(model, layer, x, preds, batch_size), tuple(images.shape[-2:]))
+    label = _unique_label(meta['variant'], path, result['preds'])
+    result['variants'].append(label)
+    result['preds'][label] = preds
+    result['cams'][label] = maps
+    result['flat'][label] = (maps.max(axis=(1, 2)) - maps.min(axis=(1, 2))) < FLAT_EPS
+    result['target_layers'][label] = name
+    result['feature_sizes'][label] = tuple(int(s) for s in feature)
+    result['input_sizes'][label] = px
+    result['model_paths'][label] = str(path)
 
 
 def save_cam(path: os.PathLike, result: Dict[str, Any], variant: Optional[str] = None) -> Path:
@@ -308,8 +333,8 @@ def cam_grid(npz_paths: Sequence[os.PathLike], out_png: os.PathLike, class_names
     cams = [load_cam(p) for p in npz_paths]
     first = cams[0]
     for other, path in zip(cams[1:], npz_paths[1:]):
-        if not np.array_equal(other['indices'], first['indices']) or not np.array_equal(other['images'],
-                                                                                       first['images']):
+        same = np.array_equal(other['indices'], first['indices']) and np.array_equal(other['images'], first['images'])
+        if not same:
             raise ValueError(f'{path} holds other images than {npz_paths[0]}; make every CAM file with the same '
                              f'dataset, per_class and seed')
     names = list(class_names) if class_names is not None else first['classes']

@@ -288,4 +288,3 @@ def run_cli(args: argparse.Namespace) -> Dict[str, Any]:
     else:
         print(text, end='')
     return result
-

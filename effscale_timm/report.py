@@ -111,8 +111,8 @@ def load_runs(run_jsons: Sequence[os.PathLike],
 
 
 def _profile_row(profile: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: profile.get(k) for k in ('variant', 'depth', 'width', 'resolution', 'input_size', 'params', 'gmacs',
-                                         'gmacs_total', 'gflops')}
+    keys = ('variant', 'depth', 'width', 'resolution', 'input_size', 'params', 'gmacs', 'gmacs_total', 'gflops')
+    return {k: profile.get(k) for k in keys}
 
 
 def summarize(runs: Sequence[Dict[str, Any]], profiles: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -287,7 +287,7 @@ def _reference_sentence(table: str, compute_key: str) -> str:
     comp = rows['compound']
     best = max((rows[a] for a in SINGLE_AXES), key=lambda r: r['top1'])
     delta = comp['top1'] - best['top1']
-    return (f'{ref["title"]} ({ref["dataset"]}): compound {comp["top1"]:g}% vs best single axis '
+    return (f'{ref["title"].split(":")[0]} ({ref["dataset"]}): compound {comp["top1"]:g}% vs best single axis '
             f'{best["method"]} {best["top1"]:g}%, Δ = {delta:+.2f} points, at {comp[compute_key]:g} vs '
             f'{best[compute_key]:g} B ({"2×MACs" if compute_key == "flops_b" else "MACs"}).')
 
@@ -357,6 +357,7 @@ def plot_accuracy_vs_flops(rows: Sequence[Dict[str, Any]], out_png: os.PathLike,
         ax.annotate(p['variant'], (p['gmacs'], p['mean']), textcoords='offset points', xytext=(4, 4), fontsize=7)
     if series:
         ax.set_xscale('log')
+        ax.margins(x=0.2)  # room for the variant names
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, 'no finished runs with a profile', ha='center', va='center', transform=ax.transAxes)
@@ -380,7 +381,8 @@ def _hardware_markdown(runs) -> str:
         return ''
     hardware = sorted({str(r['hardware']) for r in done if r.get('hardware')})
     hours = sum(r['wall_time_s'] for r in done if _finite(r.get('wall_time_s'))) / 3600
-    return f'Runs: {len(done)} with a final.json, {hours:.2f} h of training wall time on {", ".join(hardware) or DASH}.\n'
+    return (f'Runs: {len(done)} with a final.json, {hours:.2f} h of training wall time on '
+            f'{", ".join(hardware) or DASH}.\n')
 
 
 def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.PathLike],

@@ -18,8 +18,8 @@ MEAN, STD = [0.45], [0.22]
 
 def _save_model(path, variant, spec=None, seed=0):
     """A random-init model in the trainer's model.pt format."""
-    spec = spec or {k: getattr(effscale_timm.variant_spec(variant), k) for k in ('depth', 'width', 'resolution',
-                                                                                   'dropout')}
+    known = effscale_timm.VARIANTS.get(variant)
+    spec = spec or {k: getattr(known, k) for k in ('depth', 'width', 'resolution', 'dropout')}
     torch.manual_seed(seed)
     if variant in effscale_timm.VARIANTS:
         model = timm.create_model(variant, num_classes=NUM_CLASSES, in_chans=1, base_resolution=BASE)

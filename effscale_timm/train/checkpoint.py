@@ -1,8 +1,10 @@
 """Atomic, checksummed training checkpoints.
 
 Each epoch writes ``last.pt`` through a temporary file, ``fsync`` and ``os.replace``, after moving the previous
-``last.pt`` to ``prev.pt``; a SHA-256 beside each file lets :func:`load_latest` detect a truncated or corrupt
-checkpoint and fall back to the previous good one (or start over, with a warning) instead of using it.
+``last.pt`` to ``prev.pt``. The file starts with a header holding the SHA-256 of the payload (one file, one atomic
+rename: a kill at any moment leaves either the old or the new checkpoint), so :func:`load_latest` detects a
+truncated or corrupt checkpoint and falls back to the previous good one, or starts over with a warning, instead of
+using it.
 """
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ import torch
 
 _logger = logging.getLogger(__name__)
 
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+MAGIC = b'EFFSCALE-CKPT-1 sha256='
+HEADER_LEN = len(MAGIC) + 64 + 1
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    path = Path(path)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
     with open(tmp, 'wb') as f:
         f.write(data)
@@ -37,30 +40,26 @@ def save_checkpoint(folder: os.PathLike, state: Dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save(state, buf)
-    data = buf.getvalue()
-    last, prev = folder / 'last.pt', folder / 'prev.pt'
-    if last.exists() and _sum_path(last).exists():
-        os.replace(last, prev)
-        os.replace(_sum_path(last), _sum_path(prev))
-    atomic_write_bytes(last, data)
-    atomic_write_bytes(_sum_path(last), _digest(data).encode())
+    payload = buf.getvalue()
+    last = folder / 'last.pt'
+    if last.exists():
+        os.replace(last, folder / 'prev.pt')
+    atomic_write_bytes(last, MAGIC + hashlib.sha256(payload).hexdigest().encode() + b'\n' + payload)
     return last
 
 
-def _sum_path(path: Path) -> Path:
-    return path.with_name(path.name + '.sha256')
-
-
-def _load_verified(path: Path) -> Optional[Dict[str, Any]]:
+def read_checkpoint(path: Path) -> Optional[Dict[str, Any]]:
+    """The state in ``path``, or None (with a warning) when it is missing, truncated or corrupt."""
     if not path.exists():
         return None
-    sums = _sum_path(path)
     data = path.read_bytes()
-    if not sums.exists() or sums.read_text().strip() != _digest(data):
+    payload = data[HEADER_LEN:]
+    if not data.startswith(MAGIC) or data[HEADER_LEN - 65:HEADER_LEN - 1].decode(errors='replace') != \
+            hashlib.sha256(payload).hexdigest():
         _logger.warning('checkpoint %s is corrupt or truncated (checksum mismatch); not using it', path)
         return None
     try:
-        return torch.load(io.BytesIO(data), map_location='cpu', weights_only=False)
+        return torch.load(io.BytesIO(payload), map_location='cpu', weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is skipped, never used
         _logger.warning('checkpoint %s cannot be read (%s); not using it', path, e)
         return None
@@ -70,7 +69,7 @@ def load_latest(folder: os.PathLike) -> Optional[Dict[str, Any]]:
     """The newest good checkpoint in ``folder`` (``last.pt``, else ``prev.pt``), or None to start over."""
     folder = Path(folder)
     for name in ('last.pt', 'prev.pt'):
-        state = _load_verified(folder / name)
+        state = read_checkpoint(folder / name)
         if state is not None:
             if name == 'prev.pt':
                 _logger.warning('resuming from the previous good checkpoint %s', folder / name)

@@ -314,19 +314,17 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
                 optimizer.zero_grad(set_to_none=True)
                 while True:
                     try:
-                        chunks = list(zip(x.split(micro), y.split(micro)))
-                        losses = []
-                        for xc, yc in chunks:
+                        losses, hits = [], 0
+                        for xc, yc in zip(x.split(micro), y.split(micro)):
                             out, loss = forward_backward(xc, yc, len(yc) / len(y))
                             losses.append(loss * len(yc))
-                            correct += (out.argmax(1) == yc).sum().item()
+                            hits += (out.argmax(1) == yc).sum().item()
                         break
                     except Exception as e:  # noqa: BLE001 - an OOM mid-run shrinks the micro-batch
                         if not is_oom(e) or micro == 1:
                             raise
                         optimizer.zero_grad(set_to_none=True)
                         torch.cuda.empty_cache()
-                        correct -= 0  # the partial batch's counts are recomputed below
                         micro = max(1, micro // 2)
                         _logger.warning('out of memory; micro-batch now %d with %d accumulation steps', micro,
                                         accumulation_steps(len(y), micro))
@@ -340,6 +338,7 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
                 if ema is not None:
                     ema.update(model, step=num_updates)
                 loss_sum += batch_loss * len(y)
+                correct += hits
                 seen += len(y)
                 progress.update(batch_loss)
         except TrainingDiverged as e:
@@ -385,22 +384,22 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
               'input_size': int(input_size), 'params': int(params), 'recipe': cfg.recipe,
               'batch_size': cfg.batch_size, 'micro_batch': micro, 'run_key': run_key,
               'max_train_samples': cfg.max_train_samples, 'max_eval_samples': cfg.max_eval_samples}
+    final_model = ema.module if ema is not None else model
     if status == 'ok':
         test_batches = DeviceBatches(data['x_test'], data['y_test'], device, input_size, mean, std, eval_bs,
                                      max_samples=cfg.max_eval_samples)
-        final_model = ema.module if ema is not None else model
         test = evaluate(final_model, test_batches, autocast)
         result['test_top1'] = round(test['top1'], 3)
         result['test_samples'] = test_batches.num_samples
-        spec = VARIANTS[cfg.variant]
-        buf = io.BytesIO()
-        torch.save({'variant': cfg.variant, 'spec': dataclasses.asdict(spec) | {}, 'num_classes': num_classes,
-                    'in_chans': in_chans, 'base_resolution': cfg.base_resolution, 'input_size': int(input_size),
-                    'mean': mean, 'std': std, 'classes': [str(c) for c in data['classes']],
-                    'state_dict': {k: v.detach().cpu() for k, v in final_model.state_dict().items()}}, buf)
-        atomic_write_bytes(out_dir / 'model.pt', buf.getvalue())
         _logger.info('%s seed %d: test top-1 %.2f%% on %d images, best val %.2f%%, %.0f s', cfg.variant, cfg.seed,
                      result['test_top1'], result['test_samples'], best_val, wall)
+    spec = VARIANTS[cfg.variant]
+    buf = io.BytesIO()  # written for failed runs too (their last weights), so downstream rules find their input
+    torch.save({'variant': cfg.variant, 'status': status, 'spec': dataclasses.asdict(spec),
+                'num_classes': num_classes, 'in_chans': in_chans, 'base_resolution': cfg.base_resolution,
+                'input_size': int(input_size), 'mean': mean, 'std': std, 'classes': [str(c) for c in data['classes']],
+                'state_dict': {k: v.detach().cpu() for k, v in final_model.state_dict().items()}}, buf)
+    atomic_write_bytes(out_dir / 'model.pt', buf.getvalue())
     _write_metrics(out_dir / 'metrics.csv', rows)
     _write_json(out_dir / 'final.json', result)
     return result

@@ -1,0 +1,163 @@
+"""The training engine through `effscale train`: outputs, resume after a kill, failures, memory fitting."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import cli_env, effscale
+from effscale_timm.train.memory import accumulation_steps, fit_micro_batch
+from effscale_timm.train.recipes import RECIPES
+
+TINY = ['--variant', 'effscale_b0', '--epochs', '3', '--batch-size', '64', '--base-resolution', '32',
+        '--max-train-samples', '256', '--max-eval-samples', '128', '--device', 'cpu', '--deterministic',
+        '--no-hflip', '--threads', '2']
+
+
+def _final(d):
+    return json.loads((d / 'final.json').read_text())
+
+
+def _metrics(d):
+    with open(d / 'metrics.csv') as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(digits_npz, tmp_path_factory):
+    out = tmp_path_factory.mktemp('run')
+    effscale('train', *TINY, '--data', digits_npz, '--out-dir', out / 'run', '--ckpt-root', out / 'ckpt')
+    return out / 'run'
+
+
+def test_run_writes_metrics_model_and_final(uninterrupted):
+    final = _final(uninterrupted)
+    assert final['status'] == 'ok' and final['epochs'] == 3
+    assert 0 <= final['test_top1'] <= 100 and final['best_val_top1'] is not None
+    assert final['input_size'] == 32 and final['params'] > 1e6 and final['hardware'].startswith('CPU')
+    rows = _metrics(uninterrupted)
+    assert [int(r['epoch']) for r in rows] == [1, 2, 3]
+    assert set(rows[0]) >= {'train_loss', 'train_top1', 'val_top1', 'lr', 'img_per_s', 'peak_mem_gib'}
+    assert float(rows[-1]['train_loss']) < float(rows[0]['train_loss'])  # it learns
+    state = torch.load(uninterrupted / 'model.pt', weights_only=False)
+    assert state['variant'] == 'effscale_b0' and state['num_classes'] == 10 and state['in_chans'] == 1
+
+
+def test_sigkill_then_same_command_resumes_to_identical_metrics(digits_npz, uninterrupted, tmp_path):
+    out, ckpt = tmp_path / 'run', tmp_path / 'ckpt'
+    cmd = [sys.executable, '-m', 'effscale_timm.cli', 'train', *TINY, '--data', str(digits_npz), '--out-dir',
+           str(out), '--ckpt-root', str(ckpt)]
+    proc = subprocess.Popen(cmd, env=cli_env(), stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not list(ckpt.glob('*/last.pt')) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, 'training ended before it could be killed'
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / 'final.json').exists()
+    again = effscale('train', *TINY, '--data', digits_npz, '--out-dir', out, '--ckpt-root', ckpt)
+    assert 'resuming effscale_b0 from epoch' in again.stderr
+    a, b = _final(out), _final(uninterrupted)
+    assert a['test_top1'] == b['test_top1'] and a['best_val_top1'] == b['best_val_top1']
+    strip = [{k: v for k, v in r.items() if k not in ('img_per_s', 'epoch_s', 'peak_mem_gib')} for r in
+             (_metrics(out), _metrics(uninterrupted))[0]]
+    ref = [{k: v for k, v in r.items() if k not in ('img_per_s', 'epoch_s', 'peak_mem_gib')} for r in
+           _metrics(uninterrupted)]
+    assert strip == ref
+
+
+def test_corrupt_checkpoint_is_never_used(digits_npz, tmp_path):
+    out, ckpt = tmp_path / 'run', tmp_path / 'ckpt'
+    effscale('train', *TINY, '--data', digits_npz, '--out-dir', out, '--ckpt-root', ckpt, '--stop-after-epochs', '2')
+    last = next(ckpt.glob('*/last.pt'))
+    data = bytearray(last.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle: torch.load alone may not notice
+    last.write_bytes(bytes(data))
+    again = effscale('train', *TINY, '--data', digits_npz, '--out-dir', out, '--ckpt-root', ckpt)
+    assert 'corrupt or truncated' in again.stderr and 'previous good checkpoint' in again.stderr
+    assert 'resuming effscale_b0 from epoch 1' in again.stderr
+    assert _final(out)['epochs'] == 3
+
+
+def test_truncated_checkpoint_everywhere_starts_over(digits_npz, tmp_path):
+    out, ckpt = tmp_path / 'run', tmp_path / 'ckpt'
+    effscale('train', *TINY, '--data', digits_npz, '--out-dir', out, '--ckpt-root', ckpt, '--stop-after-epochs', '1')
+    last = next(ckpt.glob('*/last.pt'))
+    last.write_bytes(last.read_bytes()[:1000])
+    again = effscale('train', *TINY, '--data', digits_npz, '--out-dir', out, '--ckpt-root', ckpt)
+    assert 'starting over' in again.stderr and 'resuming' not in again.stderr
+    assert _final(out)['status'] == 'ok'
+
+
+def test_nan_loss_marks_the_run_failed(digits_npz, tmp_path):
+    out = tmp_path / 'run'
+    proc = effscale('train', *TINY, '--lr', '1e30', '--data', digits_npz, '--out-dir', out, '--ckpt-root',
+                    tmp_path / 'ckpt')
+    final = _final(out)
+    assert final['status'] == 'failed' and final['test_top1'] is None
+    assert 'loss became' in final['error'] and 'loss became' in proc.stderr
+    assert (out / 'model.pt').exists()  # downstream rules still find their input
+
+
+def test_cuda_without_gpu_is_a_clear_error(digits_npz, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU')
+    args = [a if a != 'cpu' else 'cuda' for a in TINY]
+    proc = effscale('train', *args, '--data', digits_npz, '--out-dir', tmp_path, check=False)
+    assert proc.returncode == 2 and 'no CUDA GPU' in proc.stderr
+
+
+def test_auto_device_falls_back_to_cpu_with_a_warning(digits_npz, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU')
+    args = [a if a != 'cpu' else 'auto' for a in TINY] + ['--epochs', '1']
+    proc = effscale('train', *args, '--data', digits_npz, '--out-dir', tmp_path / 'r', '--ckpt-root', tmp_path / 'c')
+    assert 'found no GPU; training on the CPU' in proc.stderr
+    assert _final(tmp_path / 'r')['hardware'].startswith('CPU')
+
+
+def test_fit_micro_batch_shrinks_then_checkpoints():
+    calls = []
+    checkpointing = []
+
+    def probe(m):
+        calls.append(m)
+        limit = 12 if checkpointing else 6  # checkpointing lets larger micro-batches fit
+        if m > limit:
+            raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
+
+    micro, ckpt = fit_micro_batch(probe, 128, lambda: checkpointing.append(True))
+    assert ckpt and micro <= 12 and calls[0] == 128 and calls == sorted(calls, reverse=True) or calls[-1] == micro
+    assert accumulation_steps(128, micro) * micro >= 128
+
+
+def test_fit_micro_batch_does_not_hide_other_errors():
+    def probe(m):
+        raise RuntimeError('Expected all tensors to be on the same device')
+
+    with pytest.raises(RuntimeError, match='same device'):
+        fit_micro_batch(probe, 64, lambda: None)
+
+
+def test_recipes_are_the_documented_ones():
+    paper = RECIPES['paper']
+    assert paper.opt == 'rmsproptf' and paper.opt_kwargs['eps'] == 1e-3 and paper.lr_per_256 == 0.016
+    assert paper.sched_kwargs == {'decay_epochs': 2.4, 'decay_rate': 0.97} and paper.bn_momentum == 0.01
+    assert paper.ema_decay == 0.9999 and paper.drop_path == 0.2 and paper.label_smoothing == 0.1
+    seed = RECIPES['seed']
+    assert seed.opt == 'rmsprop' and seed.opt_kwargs == {'alpha': 0.9, 'momentum': 0.9, 'eps': 0.1}
+    assert seed.epochs == 35
+
+
+@pytest.mark.parametrize('recipe', sorted(RECIPES))
+def test_every_recipe_builds_timm_optimizer_and_scheduler(recipe, digits_npz, tmp_path):
+    out = tmp_path / 'r'
+    effscale('train', *TINY, '--epochs', '1', '--recipe', recipe, '--data', digits_npz, '--out-dir', out,
+             '--ckpt-root', tmp_path / 'c')
+    assert _final(out)['status'] == 'ok' and _final(out)['recipe'] == recipe
