@@ -18,7 +18,6 @@ input size (bilinear, no antialias) and normalized as in training; the target is
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import os
 import warnings
@@ -150,21 +149,6 @@ def select_target_layer(model: nn.Module, input_size: int, in_chans: int,
     return name, module, shapes[name]
 
 
-@contextlib.contextmanager
-def _flush_denormals():
-    """Flush denormal floats to zero on the CPU for the duration (restoring the previous mode).
-
-    Grad-CAM of a barely trained network (all the tests' networks) can run into denormal activations and gradients,
-    which make CPU convolutions 10-100x slower; their values (< 1.2e-38) do not change a map.
-    """
-    previous = bool((torch.tensor([1e-39]) * 1.0).item() == 0.0)
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(previous)
-
-
 def _grad_cam_classes():
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -177,12 +161,12 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, targets: Seque
              batch_size: int = 32) -> np.ndarray:
     """Grad-CAM of ``targets`` (class indices) at ``layer``: N x H x W float32 in [0, 1] at ``x``'s size.
 
-    Runs with gradients enabled (also inside ``torch.no_grad``) and CPU denormals flushed to zero.
+    Runs with gradients enabled, also when called inside ``torch.no_grad``.
     """
     GradCAM, ClassifierOutputTarget = _grad_cam_classes()
     device = next(model.parameters()).device
     maps = []
-    with _flush_denormals(), torch.enable_grad(), GradCAM(model=model, target_layers=[layer]) as cam:
+    with torch.enable_grad(), GradCAM(model=model, target_layers=[layer]) as cam:
         for start in range(0, len(x), batch_size):
             chunk = x[start:start + batch_size].to(device)
             chunk_targets = [ClassifierOutputTarget(int(t)) for t in targets[start:start + batch_size]]
@@ -238,8 +222,7 @@ def compute_cams(model_paths: Sequence[os.PathLike], data_path: os.PathLike, per
         'model_paths': {}, 'per_class': per_class, 'seed': seed,
     }
     for path in model_paths:
-        with _flush_denormals():
-            _add_variant(result, path, images, split, device, batch_size, min_size)
+        _add_variant(result, path, images, split, device, batch_size, min_size)
     return result
 
 

@@ -114,7 +114,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .data.sources import DatasetError
     from .config import ConfigError
     try:
-        return handlers[args.stage](args)
+        result = handlers[args.stage](args)
+        return result if isinstance(result, int) else 0
     except (DatasetError, ConfigError, ValueError, RuntimeError, FileNotFoundError) as e:
         logging.getLogger('effscale').error('%s', e)
         print(f'effscale {args.stage}: error: {e}', file=sys.stderr)

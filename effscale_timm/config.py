@@ -140,9 +140,7 @@ def _flop_matched(config, target_spec, match, cache) -> Dict[str, Dict[str, Any]
     from .flops import count_scaled_macs
     from .scaling import match_flops
     base = config['base_resolution']
-    classes, in_chans = DATASET_SHAPES.get(config['dataset'], (config.get('num_classes'), config.get('in_chans')))
-    if not classes or not in_chans:
-        raise ConfigError(f'flop_match: dataset {config["dataset"]} needs num_classes and in_chans in the config')
+    classes, in_chans = dataset_shape(config)
     key = json.dumps([target_spec, sorted(match.get('axes', AXES)), base, classes, in_chans], sort_keys=True)
     cached = {}
     if cache and Path(cache).exists():
@@ -167,6 +165,15 @@ def _flop_matched(config, target_spec, match, cache) -> Dict[str, Dict[str, Any]
         fields = {k: spec[k] for k in ('depth', 'width', 'resolution', 'dropout')}
         register_variant(name, **fields, note=spec['note'])
     return cached[key]
+
+
+def dataset_shape(config: Dict[str, Any]):
+    """(number of classes, input channels) of the configured dataset, known before it is prepared."""
+    if config['dataset'] in DATASET_SHAPES:
+        return DATASET_SHAPES[config['dataset']]
+    root = Path(config['dataset_root'])
+    train = root / 'train' if (root / 'train').is_dir() else root
+    return sum(1 for p in train.iterdir() if p.is_dir()), 3
 
 
 def variant_args(spec: Dict[str, Any]) -> List[str]:

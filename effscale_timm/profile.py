@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import statistics
 import time
@@ -263,12 +264,23 @@ def resolve_variant(name: str, depth: Optional[float] = None, width: Optional[fl
                     resolution: Optional[float] = None, dropout: float = 0.2) -> str:
     """Return ``name``, registering it first when it is new and (depth, width, resolution) are given.
 
+    A registered name may be given with its own multipliers (as the workflow does); dropout is ignored then, since it
+    changes neither the count nor the latency in eval mode.
+
     Raises:
         ValueError: an unknown name without multipliers, or a known name with different multipliers.
     """
     given = [v is not None for v in (depth, width, resolution)]
     if any(given) and not all(given):
         raise ValueError('a custom variant needs all of --depth, --width and --resolution')
+    if all(given) and name in VARIANTS:
+        known = VARIANTS[name]
+        if not all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip((known.depth, known.width, known.resolution),
+                                                                     (depth, width, resolution))):
+            raise ValueError(f'variant {name!r} is already registered as depth {known.depth:g}, width '
+                             f'{known.width:g}, resolution {known.resolution:g}; got {depth:g}, {width:g}, '
+                             f'{resolution:g}')
+        return name
     if all(given):
         return register_variant(name, depth, width, resolution, dropout, note='custom (effscale profile)')
     if name not in VARIANTS:

@@ -16,8 +16,21 @@ CLASSES = [f'class{i}' for i in range(NUM_CLASSES)]
 MEAN, STD = [0.45], [0.22]
 
 
+@torch.no_grad()
+def _calibrate_batch_norm(model, generator):
+    """Set batch-norm statistics from one batch, as training would. With the initial running statistics (mean 0,
+    variance 1) a random deep network's eval-mode activations decay to denormal floats, which makes CPU convolutions
+    10-100x slower; a trained network has calibrated statistics."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # cumulative average: one batch sets the statistics
+    px = model.pretrained_cfg['input_size'][-1]
+    model.train()(torch.randn(16, 1, px, px, generator=generator))
+    model.eval()
+
+
 def _save_model(path, variant, spec=None, seed=0):
-    """A random-init model in the trainer's model.pt format."""
+    """A random-init model with calibrated batch norm, in the trainer's model.pt format."""
     known = effscale_timm.VARIANTS.get(variant)
     spec = spec or {k: getattr(known, k) for k in ('depth', 'width', 'resolution', 'dropout')}
     torch.manual_seed(seed)
@@ -25,6 +38,7 @@ def _save_model(path, variant, spec=None, seed=0):
         model = timm.create_model(variant, num_classes=NUM_CLASSES, in_chans=1, base_resolution=BASE)
     else:  # a custom variant trained in another process: not registered in this one
         model = effscale_timm.scaled_efficientnet(**spec, base_resolution=BASE, num_classes=NUM_CLASSES, in_chans=1)
+    _calibrate_batch_norm(model, torch.Generator().manual_seed(seed))
     torch.save({'variant': variant, 'spec': spec, 'num_classes': NUM_CLASSES, 'in_chans': 1, 'base_resolution': BASE,
                 'input_size': model.pretrained_cfg['input_size'][-1], 'mean': MEAN, 'std': STD, 'classes': CLASSES,
                 'state_dict': model.state_dict()}, path)

@@ -89,6 +89,8 @@ def test_cli_custom_variant_writes_json_atomically(tmp_path):
     with pytest.raises(ValueError, match='already registered'):
         run_cli(_cli(['--variant', 'proftest_custom', '--depth', '2', '--width', '1', '--resolution', '1',
                       '--no-latency']))
+    assert run_cli(_cli(['--variant', 'effscale_b1', '--depth', '1.1', '--width', '1.0', '--resolution',
+                         repr(240 / 224), '--dropout', '0.5', '--base-resolution', '32', '--no-latency']))['depth'] == 1.1
     with pytest.raises(ValueError, match='unknown variant'):
         run_cli(_cli(['--variant', 'proftest_nowhere', '--no-latency']))
     with pytest.raises(ValueError, match='all of'):

@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from effscale_timm.report import (_series, add_arguments, build_report, load_runs, parse_expected, run_cli,
-                                  scaling_axis, summarize)
+from effscale_timm.models import VARIANTS
+from effscale_timm.report import (_series, add_arguments, attach_references, build_report, load_runs, parse_expected,
+                                  run_cli, scaling_axis, summarize)
 
 PNG = b'\x89PNG\r\n\x1a\n'
 MULTIPLIERS = {  # variant -> (depth, width, resolution, input_size, params)
@@ -189,3 +190,23 @@ def test_runs_loading_rules(tmp_path):
     assert parse_expected(['effscale_b0:2']) == [('effscale_b0', 2)]
     with pytest.raises(ValueError, match='variant:seed'):
         parse_expected(['effscale_b0'])
+
+
+def test_references_go_to_the_closest_row_of_their_axis():
+    """With B1..B7 all compound: paper Table 7's compound (1.4, 1.2, 1.3) lands on B3, the seed's "B1" on B1."""
+    paper_macs = [0.39, 0.70, 1.0, 1.8, 4.2, 9.9, 19, 37]
+    profiles = [{'variant': f'effscale_b{i}', 'depth': VARIANTS[f'effscale_b{i}'].depth,
+                 'width': VARIANTS[f'effscale_b{i}'].width, 'resolution': VARIANTS[f'effscale_b{i}'].resolution,
+                 'gmacs': macs} for i, macs in enumerate(paper_macs)]
+    profiles.append({'variant': 'effscale_depth_b0', 'depth': 4.0, 'width': 1.0, 'resolution': 1.0, 'gmacs': 1.6})
+    profiles.append({'variant': 'deep2', 'depth': 2.0, 'width': 1.0, 'resolution': 1.0, 'gmacs': 0.8})
+    rows = summarize([], profiles)
+    unmatched = attach_references(rows)
+    by_name = {r['variant']: r['refs'] for r in rows}
+    assert by_name['effscale_b3']['table7']['axis'] == 'compound'
+    assert by_name['effscale_b1']['seed_table1']['axis'] == 'compound'
+    assert by_name['effscale_b0']['table7']['axis'] == 'baseline'
+    # the seed study's depth row gives no multiplier: it goes to the depth row nearest its 4.1x compute ratio
+    assert 'seed_table1' in by_name['effscale_depth_b0'] and by_name['deep2'] == {}
+    assert {(t, ref['axis']) for t, ref in unmatched} == {('table7', 'width'), ('table7', 'resolution'),
+                                                         ('seed_table1', 'width'), ('seed_table1', 'resolution')}

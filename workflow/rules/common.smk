@@ -5,14 +5,20 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from effscale_timm.config import ConfigError, resolve_variants, variant_args
+from effscale_timm.config import ConfigError, dataset_shape, resolve_variants, variant_args
 from effscale_timm.data.prepared import checksum_path, verify
+from effscale_timm.locks import clear_stale_locks
 
 validate(config, "../schemas/config.schema.yaml")
 try:
     VARIANTS = resolve_variants(config, cache="results/flop_match.json")
 except ConfigError as e:
     raise WorkflowError(f"config error: {e}") from None
+
+# A run killed by SIGKILL leaves Snakemake's locks behind; remove them when their owner is dead, so that the same
+# command resumes. A live run keeps its locks, and Snakemake refuses a second invocation.
+if workflow.is_main_process and not workflow.dryrun:
+    clear_stale_locks(".snakemake")
 
 DATASET = config["dataset"]
 SEEDS = config["seeds"]
@@ -61,8 +67,14 @@ def train_args(wildcards):
     return " ".join(str(a) for a in args)
 
 
+NUM_CLASSES, IN_CHANS = dataset_shape(config)
+
+
 def profile_args(wildcards):
-    return " ".join(variant_args(VARIANTS[wildcards.variant]))
+    """Arguments of `effscale profile`: the variant's multipliers at the dataset's classes, channels and base."""
+    args = variant_args(VARIANTS[wildcards.variant])
+    args += ["--num-classes", NUM_CLASSES, "--in-chans", IN_CHANS, "--base-resolution", config["base_resolution"]]
+    return " ".join(str(a) for a in args)
 
 
 RUN_FINALS = [f"{run_dir(v, s)}/final.json" for v in VARIANTS for s in SEEDS]

@@ -1,6 +1,4 @@
 rule profile:
-    input:
-        data=PREPARED,
     output:
         "results/profile/{dataset}/{variant}.json",
     log:
@@ -9,10 +7,8 @@ rule profile:
         "results/benchmarks/profile/{dataset}/{variant}.tsv"
     params:
         args=profile_args,
-        base=config["base_resolution"],
     threads: 1
     conda:
         "../../envs/profile.yaml"
     shell:
-        "effscale profile --variant {wildcards.variant} --data {input.data} --base-resolution {params.base} "
-        "{params.args} --threads {threads} --out {output} 2> {log}"
+        "effscale profile --variant {wildcards.variant} {params.args} --threads {threads} --out {output} 2> {log}"
