@@ -360,11 +360,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help='0: the first images of each class (default); other values: a seeded random pick')
     parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
     parser.add_argument('--batch-size', type=int, default=32, help='images per Grad-CAM pass (default 32)')
+    parser.add_argument('--threads', type=int, default=None, help='CPU threads for torch (default: torch\'s own)')
     return parser
 
 
 def run_cli(args: argparse.Namespace) -> Path:
     """Run ``effscale cam``: compute and save the maps of ``--model`` on ``--data``."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = compute_cams([args.model], args.data, per_class=args.per_class, seed=args.seed, device=args.device,
                           batch_size=args.batch_size)
     return save_cam(args.out, result)

@@ -275,8 +275,8 @@ def resolve_variant(name: str, depth: Optional[float] = None, width: Optional[fl
         raise ValueError('a custom variant needs all of --depth, --width and --resolution')
     if all(given) and name in VARIANTS:
         known = VARIANTS[name]
-        if not all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip((known.depth, known.width, known.resolution),
-                                                                     (depth, width, resolution))):
+        pairs = zip((known.depth, known.width, known.resolution), (depth, width, resolution))
+        if not all(math.isclose(a, b, rel_tol=1e-9) for a, b in pairs):
             raise ValueError(f'variant {name!r} is already registered as depth {known.depth:g}, width '
                              f'{known.width:g}, resolution {known.resolution:g}; got {depth:g}, {width:g}, '
                              f'{resolution:g}')

@@ -152,7 +152,7 @@ def _baseline_value(rows, key):
     return base[0][key] if base else None
 
 
-def attach_references(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def attach_references(rows: List[Dict[str, Any]]) -> List[Tuple[str, Dict[str, Any]]]:
     """Put each reference row (seed study Table 1, paper Table 7) beside the variant row it belongs to.
 
     Candidates are the rows of the same axis. With several candidates, a reference that gives its multipliers goes to

@@ -16,6 +16,16 @@ CLASSES = [f'class{i}' for i in range(NUM_CLASSES)]
 MEAN, STD = [0.45], [0.22]
 
 
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine two OpenMP threads spin-wait for each other when another
+    process holds a core, which made these tests 4x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @torch.no_grad()
 def _calibrate_batch_norm(model, generator):
     """Set batch-norm statistics from one batch, as training would. With the initial running statistics (mean 0,
@@ -144,7 +154,7 @@ def test_cli_writes_one_variant(files, tmp_path):
     out = tmp_path / 'cam' / 'effscale_b0.npz'
     args = add_arguments(argparse.ArgumentParser()).parse_args(
         ['--model', str(files['models']['effscale_b0']), '--data', str(files['data']), '--out', str(out),
-         '--per-class', '2'])
+         '--per-class', '2', '--threads', '1'])
     run_cli(args)
     back = load_cam(out)
     assert back['cam'].shape == (2 * NUM_CLASSES, BASE, BASE) and back['per_class'] == 2

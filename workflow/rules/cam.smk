@@ -15,4 +15,4 @@ rule cam:
         "../../envs/cam.yaml"
     shell:
         "effscale cam --model {input.model} --data {input.data} --per-class {params.per_class} "
-        "--out {output} 2> {log}"
+        "--threads {threads} --out {output} 2> {log}"
