@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import VARIANTS, register_variant
-from .profile import write_atomic
+from .atomic import write_atomic
 
 __all__ = ['load_trained_model', 'load_test_split', 'pick_images', 'preprocess', 'select_target_layer',
            'grad_cam', 'compute_cams', 'save_cam', 'load_cam', 'cam_grid', 'add_arguments', 'run_cli',

@@ -30,13 +30,15 @@ import timm
 import torch
 from torch import nn
 
+from .atomic import write_atomic
+
 import effscale_timm
 from .flops import count_macs
 from .models import VARIANTS, register_variant, variant_spec
 from .reference import reference_rows
 
 __all__ = ['profile_variant', 'paper_table', 'measure_latency', 'count_activations', 'add_arguments', 'run_cli',
-           'write_atomic']
+           ]
 
 LATENCY_BUDGET_S = 1.0  # target measuring time per device; one forward pass is always timed at least once
 _FAST_RUNS = 20  # models that run this many passes within the budget are measured with blocked_autorange
@@ -49,23 +51,6 @@ UNITS = {
     'cpu_latency_ms': 'median milliseconds per forward pass, batch 1, fp32, eval, no_grad, on the CPU',
     'gpu_latency_ms': 'median milliseconds per forward pass, batch 1, fp32, eval, no_grad, on the GPU',
 }
-
-
-def write_atomic(path: os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .profile import write_atomic
+from .atomic import write_atomic
 from .reference import reference_table
 
 __all__ = ['AXES', 'scaling_axis', 'load_runs', 'summarize', 'attach_references', 'verdict', 'table_markdown',

@@ -161,3 +161,32 @@ def test_every_recipe_builds_timm_optimizer_and_scheduler(recipe, digits_npz, tm
     effscale('train', *TINY, '--epochs', '1', '--recipe', recipe, '--data', digits_npz, '--out-dir', out,
              '--ckpt-root', tmp_path / 'c')
     assert _final(out)['status'] == 'ok' and _final(out)['recipe'] == recipe
+
+
+def test_out_of_memory_mid_run_falls_back_to_a_smaller_micro_batch(digits_npz, tmp_path, monkeypatch, caplog):
+    """A GPU OOM in a training step (simulated: no GPU here) halves the micro-batch and accumulates instead."""
+    import logging
+
+    from effscale_timm.train import engine
+
+    real_build = engine.build_model
+
+    def build_model_that_fits_16(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        forward = model.forward
+
+        def limited(x):
+            if model.training and x.shape[0] > 16:
+                raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 1.00 GiB')
+            return forward(x)
+        model.forward = limited
+        return model
+
+    monkeypatch.setattr(engine, 'build_model', build_model_that_fits_16)
+    cfg = engine.RunConfig(variant='effscale_b0', data=str(digits_npz), out_dir=str(tmp_path / 'r'), epochs=1,
+                           batch_size=64, device='cpu', max_train_samples=128, max_eval_samples=64, hflip=False,
+                           ckpt_root=str(tmp_path / 'c'))
+    with caplog.at_level(logging.WARNING):
+        result = engine.train_run(cfg)
+    assert result['status'] == 'ok' and result['micro_batch'] == 16 and result['batch_size'] == 64
+    assert 'micro-batch now 32' in caplog.text and 'micro-batch now 16' in caplog.text

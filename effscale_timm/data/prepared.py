@@ -8,6 +8,7 @@ every load.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ..atomic import write_atomic
 from .sources import SOURCES, DatasetError
 
 _logger = logging.getLogger(__name__)
@@ -68,17 +70,14 @@ def prepare(dataset: str, out: os.PathLike, root: Optional[os.PathLike] = None, 
     mean = x_float.mean(axis=(0, 2, 3))
     std = x_float.std(axis=(0, 2, 3))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
-    with open(tmp, 'wb') as f:
-        np.savez(f, x_train=x[~val], y_train=y[~val], x_val=x[val], y_val=y[val], x_test=arrays['x_test'],
-                 y_test=arrays['y_test'], classes=np.asarray(arrays['classes']), mean=mean.astype(np.float32),
-                 std=std.astype(np.float32), dataset=np.asarray(dataset))
-        f.flush()
-        os.fsync(f.fileno())
-    digest = sha256_file(tmp)
-    checksum_path(out).write_text(f'{digest}  {out.name}\n')
-    os.replace(tmp, out)
+    buf = io.BytesIO()
+    np.savez(buf, x_train=x[~val], y_train=y[~val], x_val=x[val], y_val=y[val], x_test=arrays['x_test'],
+             y_test=arrays['y_test'], classes=np.asarray(arrays['classes']), mean=mean.astype(np.float32),
+             std=std.astype(np.float32), dataset=np.asarray(dataset))
+    data = buf.getvalue()
+    # The checksum is written first: a kill between the two leaves no .npz, so the rule reruns.
+    write_atomic(checksum_path(out), f'{hashlib.sha256(data).hexdigest()}  {out.name}\n'.encode())
+    write_atomic(out, data)
     _logger.info('prepared %s: %d train, %d val, %d test images of %s -> %s', dataset, (~val).sum(), val.sum(),
                  len(arrays['y_test']), x.shape[1:], out)
     return out

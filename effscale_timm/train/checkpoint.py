@@ -17,21 +17,12 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from ..atomic import write_atomic
+
 _logger = logging.getLogger(__name__)
 
 MAGIC = b'EFFSCALE-CKPT-1 sha256='
 HEADER_LEN = len(MAGIC) + 64 + 1
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    with open(tmp, 'wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_checkpoint(folder: os.PathLike, state: Dict[str, Any]) -> Path:
@@ -44,7 +35,7 @@ def save_checkpoint(folder: os.PathLike, state: Dict[str, Any]) -> Path:
     last = folder / 'last.pt'
     if last.exists():
         os.replace(last, folder / 'prev.pt')
-    atomic_write_bytes(last, MAGIC + hashlib.sha256(payload).hexdigest().encode() + b'\n' + payload)
+    write_atomic(last, MAGIC + hashlib.sha256(payload).hexdigest().encode() + b'\n' + payload)
     return last
 
 

@@ -41,7 +41,8 @@ from timm.utils import ModelEmaV3
 from ..data.device_batches import DeviceBatches
 from ..data.prepared import load_prepared, sha256_file
 from ..models import VARIANTS, register_variant
-from .checkpoint import atomic_write_bytes, load_latest, save_checkpoint
+from ..atomic import write_atomic
+from .checkpoint import load_latest, save_checkpoint
 from .memory import accumulation_steps, fit_micro_batch, is_oom
 from .recipes import get_recipe
 
@@ -201,11 +202,11 @@ def _write_metrics(path: Path, rows: List[Dict[str, Any]]) -> None:
     writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_bytes(path, buf.getvalue().encode())
+    write_atomic(path, buf.getvalue().encode())
 
 
 def _write_json(path: Path, payload: Dict[str, Any]) -> None:
-    atomic_write_bytes(path, (json.dumps(payload, indent=2, default=float) + '\n').encode())
+    write_atomic(path, (json.dumps(payload, indent=2, default=float) + '\n').encode())
 
 
 def train_run(cfg: RunConfig) -> Dict[str, Any]:
@@ -399,7 +400,7 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
                 'num_classes': num_classes, 'in_chans': in_chans, 'base_resolution': cfg.base_resolution,
                 'input_size': int(input_size), 'mean': mean, 'std': std, 'classes': [str(c) for c in data['classes']],
                 'state_dict': {k: v.detach().cpu() for k, v in final_model.state_dict().items()}}, buf)
-    atomic_write_bytes(out_dir / 'model.pt', buf.getvalue())
+    write_atomic(out_dir / 'model.pt', buf.getvalue())
     _write_metrics(out_dir / 'metrics.csv', rows)
     _write_json(out_dir / 'final.json', result)
     return result
