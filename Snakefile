@@ -21,5 +21,6 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
+        PREPARED,  # so that a prepared file removed for a bad checksum is rebuilt (and what used it rerun)
         REPORT_OUTPUTS,
     default_target: True

@@ -190,3 +190,37 @@ def test_yaml_that_does_not_parse_is_refused(tmp_path):
     # Snakemake reads --configfile before the workflow runs, so the message is Snakemake's own.
     assert proc.returncode != 0 and 'not valid JSON or YAML' in proc.stdout + proc.stderr
     assert not (tmp_path / 'results').exists()
+
+
+def test_html_report(study):
+    snakemake(study, '--report', 'reports/report.html', config=TINY)
+    html = (study / 'reports/report.html').read_text(errors='replace')
+    assert 'table1.md' in html and 'accuracy_vs_flops.png' in html and 'cams.png' in html
+
+
+def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    """Every output (prepared data, checkpoints, results, report) goes through one atomic write."""
+    from effscale_timm.atomic import write_atomic
+
+    target = tmp_path / 'table1.md'
+    write_atomic(target, b'old table')
+
+    def killed(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, 'fsync', killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, b'half of a new tab')
+    assert target.read_bytes() == b'old table' and list(tmp_path.iterdir()) == [target]
+
+
+def test_corrupt_prepared_dataset_is_rebuilt_not_used(study):
+    """Last in this file: it changes the study's prepared file."""
+    npz = study / 'results/data/digits.npz'
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    npz.write_bytes(bytes(data))
+    out = snakemake(study, '-n', config=TINY)
+    assert 'fails its checksum' in out.stdout + out.stderr
+    counts = job_counts(out.stdout)
+    assert counts.get('prepare') == 1 and counts.get('train') == 5, out.stdout[-3000:] + out.stderr[-3000:]
