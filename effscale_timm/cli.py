@@ -31,7 +31,8 @@ def _run_prepare(args) -> int:
 def _add_train(p: argparse.ArgumentParser) -> None:
     from .train.recipes import RECIPES
     p.add_argument('--variant', required=True, help='a registered effscale_* name, or a new name with --depth ...')
-    p.add_argument('--data', required=True, help='prepared dataset .npz (effscale prepare)')
+    p.add_argument('--data', required=True, help='prepared dataset .npz (effscale prepare), or an image folder with '
+                   'train/ and val/ (read by a DataLoader with timm transforms; for data too large for memory)')
     p.add_argument('--out-dir', required=True, help='writes metrics.csv, model.pt and final.json here')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--epochs', type=int, default=10)
@@ -53,6 +54,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument('--no-hflip', dest='hflip', action='store_false', help='no horizontal flips (e.g. digits)')
     p.add_argument('--ckpt-root', default='results/ckpt', help='epoch checkpoints, keyed by the run configuration')
     p.add_argument('--threads', type=int, default=None, help='CPU threads for torch')
+    p.add_argument('--workers', type=int, default=4, help='DataLoader workers (image-folder data only)')
     p.add_argument('--stop-after-epochs', type=int, default=None, help=argparse.SUPPRESS)
 
 
@@ -69,7 +71,8 @@ def _run_train(args) -> int:
         spec=spec, max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples, lr=args.lr,
         micro_batch=args.micro_batch, memory_budget_gib=args.memory_budget_gib,
         grad_checkpointing=args.grad_checkpointing, compile=args.compile, deterministic=args.deterministic,
-        hflip=args.hflip, ckpt_root=args.ckpt_root, threads=args.threads, stop_after_epochs=args.stop_after_epochs)
+        hflip=args.hflip, ckpt_root=args.ckpt_root, threads=args.threads, workers=args.workers,
+        stop_after_epochs=args.stop_after_epochs)
     result = train_run(cfg)
     if result['status'] == 'failed':
         logging.getLogger('effscale').error('run failed (recorded in %s/final.json): %s', args.out_dir,

@@ -190,3 +190,36 @@ def test_out_of_memory_mid_run_falls_back_to_a_smaller_micro_batch(digits_npz, t
         result = engine.train_run(cfg)
     assert result['status'] == 'ok' and result['micro_batch'] == 16 and result['batch_size'] == 64
     assert 'micro-batch now 32' in caplog.text and 'micro-batch now 16' in caplog.text
+
+
+def _image_tree(root, bad=False):
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split, n in (('train', 8), ('val', 4)):
+        for cls in ('cat', 'dog'):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / f'{i}.png')
+    if bad:
+        (root / 'train' / 'dog' / 'zz.png').write_bytes(b'\x89PNG truncated')
+    return root
+
+
+def test_image_folder_trains_through_the_dataloader_path(tmp_path):
+    root = _image_tree(tmp_path / 'images')
+    out = tmp_path / 'r'
+    effscale('train', '--variant', 'effscale_b0', '--epochs', '1', '--batch-size', '8', '--base-resolution', '32',
+             '--device', 'cpu', '--workers', '0', '--data', root, '--out-dir', out, '--ckpt-root', tmp_path / 'c')
+    final = _final(out)
+    assert final['status'] == 'ok' and final['dataset'] == 'imagefolder:images' and final['test_samples'] == 8
+    assert torch.load(out / 'model.pt', weights_only=False)['classes'] == ['cat', 'dog']
+
+
+def test_image_folder_with_a_corrupt_image_names_it(tmp_path):
+    root = _image_tree(tmp_path / 'images', bad=True)
+    proc = effscale('train', '--variant', 'effscale_b0', '--epochs', '1', '--batch-size', '20', '--device', 'cpu',
+                    '--workers', '0', '--data', root, '--out-dir', tmp_path / 'r', '--ckpt-root', tmp_path / 'c',
+                    check=False)
+    assert proc.returncode == 2 and 'zz.png: unreadable image' in proc.stderr

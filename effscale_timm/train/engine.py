@@ -39,6 +39,7 @@ from timm.scheduler import create_scheduler_v2
 from timm.utils import ModelEmaV3
 
 from ..data.device_batches import DeviceBatches
+from ..data.folder_loader import FolderData
 from ..data.prepared import load_prepared, sha256_file
 from ..models import VARIANTS, register_variant
 from ..atomic import write_atomic
@@ -80,11 +81,12 @@ class RunConfig:
     hflip: bool = True
     ckpt_root: str = 'results/ckpt'
     threads: Optional[int] = None
+    workers: int = 4  # DataLoader workers of the image-folder path
     stop_after_epochs: Optional[int] = None  # end the process after this many epochs of this invocation (tests)
 
     def key(self, data_digest: str) -> str:
         """A short hash of what determines the run's results: its resume identity."""
-        skip = {'data', 'out_dir', 'ckpt_root', 'threads', 'stop_after_epochs'}
+        skip = {'data', 'out_dir', 'ckpt_root', 'threads', 'workers', 'stop_after_epochs'}
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         fields['data_sha256'] = data_digest
         blob = json.dumps(fields, sort_keys=True, default=str).encode()
@@ -225,12 +227,19 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     _seed_everything(cfg.seed, cfg.deterministic)
-    data = load_prepared(cfg.data)
-    run_key = cfg.key(sha256_file(cfg.data))
+    folder = FolderData(cfg.data) if Path(cfg.data).is_dir() else None
+    if folder is not None:
+        data = None
+        classes, in_chans, dataset_name = folder.classes, folder.in_chans, folder.name
+        run_key = cfg.key(folder.digest())
+    else:
+        data = load_prepared(cfg.data)
+        classes, in_chans, dataset_name = list(data['classes']), int(data['x_train'].shape[1]), str(data['dataset'])
+        run_key = cfg.key(sha256_file(cfg.data))
+    num_classes = len(classes)
     ckpt_dir = Path(cfg.ckpt_root) / run_key
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    num_classes, in_chans = len(data['classes']), int(data['x_train'].shape[1])
     model = build_model(cfg, num_classes, in_chans, recipe).to(device).to(memory_format=torch.channels_last)
     if cfg.grad_checkpointing:
         model.set_grad_checkpointing(True)
@@ -243,13 +252,20 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
     generator = torch.Generator().manual_seed(cfg.seed)
-    mean, std = data['mean'].tolist(), data['std'].tolist()
-    train_batches = DeviceBatches(data['x_train'], data['y_train'], device, input_size, mean, std, cfg.batch_size,
-                                  train=True, generator=generator, hflip=cfg.hflip,
-                                  max_samples=cfg.max_train_samples)
     eval_bs = max(cfg.batch_size, 256)
-    val_batches = DeviceBatches(data['x_val'], data['y_val'], device, input_size, mean, std, eval_bs,
-                                max_samples=cfg.max_eval_samples)
+    if folder is not None:
+        train_batches, val_batches, test_batches, mean, std = folder.loaders(
+            model, cfg.batch_size, eval_bs, device, generator, workers=cfg.workers, max_train=cfg.max_train_samples,
+            max_eval=cfg.max_eval_samples)
+    else:
+        mean, std = data['mean'].tolist(), data['std'].tolist()
+        train_batches = DeviceBatches(data['x_train'], data['y_train'], device, input_size, mean, std,
+                                      cfg.batch_size, train=True, generator=generator, hflip=cfg.hflip,
+                                      max_samples=cfg.max_train_samples)
+        val_batches = DeviceBatches(data['x_val'], data['y_val'], device, input_size, mean, std, eval_bs,
+                                    max_samples=cfg.max_eval_samples)
+        test_batches = DeviceBatches(data['x_test'], data['y_test'], device, input_size, mean, std, eval_bs,
+                                     max_samples=cfg.max_eval_samples)
     lr = cfg.lr if cfg.lr is not None else recipe.lr_per_256 * cfg.batch_size / 256
     optimizer = create_optimizer_v2(model, opt=recipe.opt, lr=lr, weight_decay=recipe.weight_decay,
                                     **recipe.opt_kwargs)
@@ -378,7 +394,7 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
             return {'status': 'stopped', 'epoch': epoch + 1}
 
     wall = wall_before + time.perf_counter() - t_run
-    result = {'variant': cfg.variant, 'seed': cfg.seed, 'dataset': str(data['dataset']), 'status': status,
+    result = {'variant': cfg.variant, 'seed': cfg.seed, 'dataset': dataset_name, 'status': status,
               'error': error, 'test_top1': None, 'best_val_top1': round(best_val, 3) if best_val >= 0 else None,
               'epochs': len(rows), 'wall_time_s': round(wall, 2), 'hardware': hardware_string(device),
               'depth': scaling['depth'], 'width': scaling['width'], 'resolution': scaling['resolution'],
@@ -387,8 +403,6 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
               'max_train_samples': cfg.max_train_samples, 'max_eval_samples': cfg.max_eval_samples}
     final_model = ema.module if ema is not None else model
     if status == 'ok':
-        test_batches = DeviceBatches(data['x_test'], data['y_test'], device, input_size, mean, std, eval_bs,
-                                     max_samples=cfg.max_eval_samples)
         test = evaluate(final_model, test_batches, autocast)
         result['test_top1'] = round(test['top1'], 3)
         result['test_samples'] = test_batches.num_samples
@@ -398,7 +412,7 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
     buf = io.BytesIO()  # written for failed runs too (their last weights), so downstream rules find their input
     torch.save({'variant': cfg.variant, 'status': status, 'spec': dataclasses.asdict(spec),
                 'num_classes': num_classes, 'in_chans': in_chans, 'base_resolution': cfg.base_resolution,
-                'input_size': int(input_size), 'mean': mean, 'std': std, 'classes': [str(c) for c in data['classes']],
+                'input_size': int(input_size), 'mean': mean, 'std': std, 'classes': [str(c) for c in classes],
                 'state_dict': {k: v.detach().cpu() for k, v in final_model.state_dict().items()}}, buf)
     write_atomic(out_dir / 'model.pt', buf.getvalue())
     _write_metrics(out_dir / 'metrics.csv', rows)
