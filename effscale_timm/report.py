@@ -240,8 +240,13 @@ def legend_markdown() -> str:
         'come from other datasets and recipes, so only the ordering of the axes is comparable.\n')
 
 
-def _pick_best_single(rows):
+def _pick_best_single(rows, compound=None):
+    """The best single-axis row; against a compound row, the best among those at its compute (±5%) when any are."""
     singles = [r for r in rows if r['axis'] in SINGLE_AXES and r['n_ok']]
+    if compound is not None and _finite(compound.get('gmacs')):
+        matched = [r for r in singles if _finite(r.get('gmacs'))
+                   and abs(compound['gmacs'] / r['gmacs'] - 1) <= COMPUTE_TOLERANCE]
+        singles = matched or singles
     return max(singles, key=lambda r: r['mean']) if singles else None
 
 
@@ -305,9 +310,12 @@ def verdict(rows: Sequence[Dict[str, Any]]) -> str:
         return 'No verdict: ' + '; '.join(missing) + '.\n'
     lines = [f'Rule: a difference in mean test top-1 counts as real when it exceeds the sum of the two sample '
              f'standard deviations over seeds; compute is matched when the GMACs ratio is within '
-             f'±{COMPUTE_TOLERANCE:.0%}. Best single-axis row: {best["variant"]} ({best["axis"]}, '
-             f'{best["mean"]:.2f}%, n={best["n_ok"]}).', '']
+             f'±{COMPUTE_TOLERANCE:.0%}. Each compound row is compared with the best single-axis row at its compute (within '
+             f'±{COMPUTE_TOLERANCE:.0%}) when there is one (FLOP-matched variants, config `flop_match`), else with the '
+             f'best single-axis row overall: {best["variant"]} ({best["axis"]}, {best["mean"]:.2f}%, '
+             f'n={best["n_ok"]}).', '']
     for comp in comps:
+        best = _pick_best_single(rows, comp)
         delta = comp['mean'] - best['mean']
         direction = 'better than' if delta > 0 else 'worse than' if delta < 0 else 'level with'
         compute, matched = _compute_sentence(comp, best)

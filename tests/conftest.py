@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -32,3 +33,13 @@ def digits_npz(tmp_path_factory):
     """scikit-learn's real digits, prepared once per session."""
     from effscale_timm.data.prepared import prepare
     return prepare('digits', tmp_path_factory.mktemp('data') / 'digits.npz')
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One intra-op thread for in-process model work: on a shared 2-core machine two OpenMP threads spin-wait for
+    each other when another process holds a core (measured: 4x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

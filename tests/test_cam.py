@@ -16,14 +16,7 @@ CLASSES = [f'class{i}' for i in range(NUM_CLASSES)]
 MEAN, STD = [0.45], [0.22]
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two OpenMP threads spin-wait for each other when another
-    process holds a core, which made these tests 4x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @torch.no_grad()

@@ -16,14 +16,7 @@ PAPER_GMACS = [0.39, 0.70, 1.0, 1.8, 4.2, 9.9, 19, 37]
 PAPER_PX = [224, 240, 260, 300, 380, 456, 528, 600]
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two OpenMP threads spin-wait for each other when another
-    process holds a core, which made these tests 4x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')

@@ -210,3 +210,18 @@ def test_references_go_to_the_closest_row_of_their_axis():
     assert 'seed_table1' in by_name['effscale_depth_b0'] and by_name['deep2'] == {}
     expected = {(t, axis) for t in ('table7', 'seed_table1') for axis in ('width', 'resolution')}
     assert {(t, ref['axis']) for t, ref in unmatched} == expected
+
+
+def test_verdict_prefers_the_single_axis_row_at_matched_compute(tmp_path):
+    """With a FLOP-matched single-axis variant, the compound row is judged against it, not a cheaper better row."""
+    MULTIPLIERS['effscale_width_matched'] = (1.0, 2.6, 1.0, 32, 20_000_000)
+    try:
+        top1 = dict(TOP1, effscale_width_b0=[90.0, 91.0, 92.0], effscale_width_matched=[84.0, 85.0, 86.0])
+        runs, profiles = _study(tmp_path, top1=top1, gmacs={'effscale_width_b0': 0.9, 'effscale_width_matched': 1.83})
+        out = build_report(runs, profiles, [], tmp_path / 'reports')
+    finally:
+        del MULTIPLIERS['effscale_width_matched']
+    verdict = out['verdict']
+    line = next(s for s in verdict.splitlines() if s.startswith('- **effscale_compound_b0**'))
+    # compound 87.00 vs the matched width model 85.00 (not the unmatched 91.00 one): +2.00, matched compute
+    assert 'better than effscale_width_matched by 2.00 points' in line and 'Compute is matched' in line
