@@ -25,7 +25,8 @@ SEEDS = config["seeds"]
 PREPARED = f"results/data/{DATASET}.npz"
 
 # A prepared dataset whose checksum does not match is removed here, so Snakemake rebuilds it (and what used it).
-if Path(PREPARED).exists() and not verify(PREPARED):
+# Only the main process checks: cluster jobs parse this file too, while other jobs may be reading the dataset.
+if workflow.is_main_process and Path(PREPARED).exists() and not verify(PREPARED):
     logging.getLogger("effscale").warning("%s fails its checksum; removing it so it is rebuilt", PREPARED)
     Path(PREPARED).unlink()
     checksum_path(PREPARED).unlink(missing_ok=True)
