@@ -21,7 +21,8 @@ from .models import VARIANTS, make_spec, register_variant
 from .scaling import AXES, round_resolution
 
 DATASETS_WITH_ROOT = ('imagefolder',)
-DATASET_SHAPES = {'fashion_mnist': (10, 1), 'digits': (10, 1), 'cifar10': (10, 3), 'cifar100': (100, 3)}  # classes, chans
+# (number of classes, input channels) of the datasets whose shape is known before preparing them
+DATASET_SHAPES = {'fashion_mnist': (10, 1), 'digits': (10, 1), 'cifar10': (10, 3), 'cifar100': (100, 3)}
 
 
 class ConfigError(ValueError):

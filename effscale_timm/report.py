@@ -310,9 +310,9 @@ def verdict(rows: Sequence[Dict[str, Any]]) -> str:
         return 'No verdict: ' + '; '.join(missing) + '.\n'
     lines = [f'Rule: a difference in mean test top-1 counts as real when it exceeds the sum of the two sample '
              f'standard deviations over seeds; compute is matched when the GMACs ratio is within '
-             f'±{COMPUTE_TOLERANCE:.0%}. Each compound row is compared with the best single-axis row at its compute (within '
-             f'±{COMPUTE_TOLERANCE:.0%}) when there is one (FLOP-matched variants, config `flop_match`), else with the '
-             f'best single-axis row overall: {best["variant"]} ({best["axis"]}, {best["mean"]:.2f}%, '
+             f'±{COMPUTE_TOLERANCE:.0%}. Each compound row is compared with the best single-axis row at its compute '
+             f'(within ±{COMPUTE_TOLERANCE:.0%}) when there is one (FLOP-matched variants, config `flop_match`), else '
+             f'with the best single-axis row overall: {best["variant"]} ({best["axis"]}, {best["mean"]:.2f}%, '
              f'n={best["n_ok"]}).', '']
     for comp in comps:
         best = _pick_best_single(rows, comp)

@@ -37,7 +37,8 @@ def check_resolution(name: str, pixels) -> int:
     if isinstance(pixels, bool) or not isinstance(pixels, Real) or not math.isfinite(float(pixels)) \
             or float(pixels) != int(pixels) or int(pixels) < MIN_RESOLUTION:
         raise ValueError(
-            f'{name} must be a whole number of pixels >= {MIN_RESOLUTION} (the network\'s total stride), got {pixels!r}')
+            f'{name} must be a whole number of pixels >= {MIN_RESOLUTION} (the network\'s total stride), '
+            f'got {pixels!r}')
     return int(pixels)
 
 

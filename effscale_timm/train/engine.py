@@ -12,6 +12,7 @@ checkpoints live in a separate folder keyed by the run's configuration, so the s
 """
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import hashlib
@@ -279,7 +280,8 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
         torch.nn.CrossEntropyLoss()
     step_model = torch.compile(model) if cfg.compile else model
 
-    def forward_backward(x, y, scale: float) -> torch.Tensor:
+    def forward_backward(x, y, scale: float):
+        """Forward and backward of one micro-batch, its loss scaled by its share of the batch; (logits, loss)."""
         with autocast():
             out = step_model(x)
             loss = criterion(out.float(), y)
@@ -292,14 +294,22 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
             total = torch.cuda.get_device_properties(device).total_memory / 2 ** 30
             torch.cuda.set_per_process_memory_fraction(min(1.0, cfg.memory_budget_gib / total), device)
 
+        # The probe takes a whole step (optimizer state included), then the initial weights, batch-norm statistics
+        # and optimizer state are restored, so probing changes nothing but the chosen micro-batch.
+        initial_model = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        initial_optimizer = copy.deepcopy(optimizer.state_dict())
+
         def probe(m: int) -> None:
             model.train()
             x = torch.randn(m, in_chans, input_size, input_size, device=device).contiguous(
                 memory_format=torch.channels_last)
             forward_backward(x, torch.zeros(m, dtype=torch.long, device=device), 1.0)
+            optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
         micro, ckpt_on = fit_micro_batch(probe, cfg.batch_size, lambda: model.set_grad_checkpointing(True))
+        model.load_state_dict(initial_model)
+        optimizer.load_state_dict(initial_optimizer)
         torch.cuda.reset_peak_memory_stats(device)
         _logger.info('micro-batch %d x %d accumulation steps, gradient checkpointing %s', micro,
                      accumulation_steps(cfg.batch_size, micro), 'on' if ckpt_on or cfg.grad_checkpointing else 'off')
@@ -370,8 +380,9 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
         eval_model = ema.module if ema is not None else model
         val = evaluate(eval_model, val_batches, autocast)
         best_val = max(best_val, val['top1'])
-        row = {'epoch': epoch + 1, 'train_loss': round(loss_sum / seen, 5), 'train_top1': round(100 * correct / seen, 3),
-               'val_loss': round(val['loss'], 5), 'val_top1': round(val['top1'], 3),
+        row = {'epoch': epoch + 1, 'train_loss': round(loss_sum / seen, 5),
+               'train_top1': round(100 * correct / seen, 3), 'val_loss': round(val['loss'], 5),
+               'val_top1': round(val['top1'], 3),
                'lr': optimizer.param_groups[0]['lr'], 'img_per_s': round(seen / train_s, 1),
                'peak_mem_gib': round(_peak_mem_gib(device), 3), 'micro_batch': micro,
                'epoch_s': round(time.perf_counter() - t0, 2)}
