@@ -128,8 +128,10 @@ def resolve_variants(config: Dict[str, Any], cache: os.PathLike = None) -> Dict[
     for i, entry in enumerate(config['variants']):
         spec = _entry_spec(i, entry)
         name = spec.pop('name')
-        if name not in VARIANTS:
+        try:  # a no-op for a registered name with its own multipliers; an error for one with others
             register_variant(name, **spec, note='custom (config)')
+        except ValueError as e:
+            raise ConfigError(f'variants[{i}]: {e}; give the custom variant another name') from e
         out[name] = dict(spec, note=VARIANTS[name].note)
     match = config.get('flop_match')
     if match:

@@ -170,6 +170,7 @@ BAD_CONFIGS = [
     (dict(dataset='imagefolder', dataset_root='/nonexistent/images'), 'dataset_root'),
     (dict(variants=[{'name': 'x_small', 'resolution': 0.5}]), 'resolution'),
     (dict(devise='cpu'), 'devise'),
+    (dict(variants=[{'name': 'effscale_b0', 'depth': 2.0}]), 'already registered'),
 ]
 
 

@@ -127,11 +127,11 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def build_model(cfg: RunConfig, num_classes: int, in_chans: int, recipe) -> torch.nn.Module:
-    if cfg.variant not in VARIANTS:
-        if not cfg.spec:
-            raise ValueError(f'unknown variant {cfg.variant!r} and no (depth, width, resolution) given; '
-                             f'registered: {", ".join(sorted(VARIANTS))}')
+    if cfg.spec:  # registers a new name; an error when a registered name is given other multipliers
         register_variant(cfg.variant, **cfg.spec)
+    elif cfg.variant not in VARIANTS:
+        raise ValueError(f'unknown variant {cfg.variant!r} and no (depth, width, resolution) given; '
+                         f'registered: {", ".join(sorted(VARIANTS))}')
     kwargs = dict(num_classes=num_classes, in_chans=in_chans, base_resolution=cfg.base_resolution,
                   drop_path_rate=recipe.drop_path)
     if recipe.bn_momentum is not None:
