@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import VARIANTS, register_variant
+from .models import register_variant
 from .atomic import write_atomic
 
 __all__ = ['load_trained_model', 'load_test_split', 'pick_images', 'preprocess', 'select_target_layer',
@@ -60,12 +60,10 @@ def load_trained_model(path: os.PathLike, device: str = 'cpu') -> Tuple[nn.Modul
     if missing:
         raise ValueError(f'{path}: not an effscale model file, missing {missing}')
     name, spec = ckpt['variant'], ckpt['spec']
-    if name not in VARIANTS:
+    try:  # registers a name new to this process; a no-op for a known one with the same multipliers
         register_variant(name, spec['depth'], spec['width'], spec['resolution'], spec.get('dropout', 0.2))
-    known = VARIANTS[name]
-    if (known.depth, known.width, known.resolution) != (spec['depth'], spec['width'], spec['resolution']):
-        raise ValueError(f'{path}: variant {name!r} was trained as {spec} but is registered here as '
-                         f'depth {known.depth:g}, width {known.width:g}, resolution {known.resolution:g}')
+    except ValueError as e:
+        raise ValueError(f'{path}: variant {name!r} was trained as {spec}, but {e}') from e
     model = timm.create_model(name, num_classes=ckpt['num_classes'], in_chans=ckpt['in_chans'],
                               base_resolution=ckpt['base_resolution'])
     model.load_state_dict(ckpt['state_dict'])

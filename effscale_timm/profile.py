@@ -18,12 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import statistics
 import time
 import warnings
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import timm
@@ -258,16 +256,10 @@ def resolve_variant(name: str, depth: Optional[float] = None, width: Optional[fl
     given = [v is not None for v in (depth, width, resolution)]
     if any(given) and not all(given):
         raise ValueError('a custom variant needs all of --depth, --width and --resolution')
-    if all(given) and name in VARIANTS:
-        known = VARIANTS[name]
-        pairs = zip((known.depth, known.width, known.resolution), (depth, width, resolution))
-        if not all(math.isclose(a, b, rel_tol=1e-9) for a, b in pairs):
-            raise ValueError(f'variant {name!r} is already registered as depth {known.depth:g}, width '
-                             f'{known.width:g}, resolution {known.resolution:g}; got {depth:g}, {width:g}, '
-                             f'{resolution:g}')
-        return name
     if all(given):
-        return register_variant(name, depth, width, resolution, dropout, note='custom (effscale profile)')
+        known = VARIANTS.get(name)  # dropout changes neither the count nor eval latency: a known name keeps its own
+        return register_variant(name, depth, width, resolution, known.dropout if known else dropout,
+                                note='custom (effscale profile)')
     if name not in VARIANTS:
         raise ValueError(f'unknown variant {name!r}: pass --depth, --width and --resolution to define it; '
                          f'known: {", ".join(sorted(VARIANTS))}')

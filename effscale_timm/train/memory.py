@@ -55,7 +55,7 @@ def fit_micro_batch(probe: Callable[[int], None], batch_size: int, enable_checkp
                 checkpointing = True
                 continue
             if smaller < 1 or micro == 1:
-                raise RuntimeError(f'a micro-batch of 1 with gradient checkpointing does not fit in memory') from e
+                raise RuntimeError('a micro-batch of 1 with gradient checkpointing does not fit in memory') from e
             _logger.warning('micro-batch %d does not fit in memory; trying %d with gradient accumulation',
                             micro, smaller)
             micro = smaller
