@@ -34,8 +34,7 @@ from .models import register_variant
 from .atomic import write_atomic
 
 __all__ = ['load_trained_model', 'load_test_split', 'pick_images', 'preprocess', 'select_target_layer',
-           'grad_cam', 'compute_cams', 'save_cam', 'load_cam', 'cam_grid', 'add_arguments', 'run_cli',
-           'add_grid_arguments', 'run_grid_cli']
+           'grad_cam', 'compute_cams', 'save_cam', 'load_cam', 'cam_grid', 'add_arguments', 'run_cli']
 
 MIN_MAP_SIZE = 4
 FLAT_EPS = 1e-6  # a map whose max - min is below this carries no spatial information
@@ -370,15 +369,3 @@ def run_cli(args: argparse.Namespace) -> Path:
                           batch_size=args.batch_size)
     return save_cam(args.out, result)
 
-
-def add_grid_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of a CAM grid command: CAM files in, one PNG out."""
-    parser.add_argument('--cams', nargs='+', required=True, help='CAM files (.npz), one column each')
-    parser.add_argument('--out', required=True, help='PNG to write')
-    parser.add_argument('--max-images', type=int, default=40, help='at most this many rows (default 40)')
-    return parser
-
-
-def run_grid_cli(args: argparse.Namespace) -> Path:
-    """Draw :func:`cam_grid` from the CAM files given."""
-    return cam_grid(args.cams, args.out, max_images=args.max_images)
