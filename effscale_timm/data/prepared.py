@@ -83,13 +83,17 @@ def prepare(dataset: str, out: os.PathLike, root: Optional[os.PathLike] = None, 
     return out
 
 
+def recorded_sha256(path: os.PathLike) -> str:
+    """The SHA-256 recorded beside ``path`` when it was prepared."""
+    return checksum_path(path).read_text().split()[0]
+
+
 def verify(path: os.PathLike) -> bool:
     """True when ``path`` exists and matches the checksum recorded beside it."""
     path = Path(path)
-    sums = checksum_path(path)
-    if not path.exists() or not sums.exists():
+    if not path.exists() or not checksum_path(path).exists():
         return False
-    return sums.read_text().split()[0] == sha256_file(path)
+    return recorded_sha256(path) == sha256_file(path)
 
 
 def load_prepared(path: os.PathLike, check: bool = True) -> Dict[str, np.ndarray]:

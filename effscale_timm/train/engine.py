@@ -41,7 +41,7 @@ from timm.utils import ModelEmaV3
 
 from ..data.device_batches import DeviceBatches
 from ..data.folder_loader import FolderData
-from ..data.prepared import load_prepared, sha256_file
+from ..data.prepared import load_prepared, recorded_sha256
 from ..models import VARIANTS, register_variant
 from ..atomic import write_atomic
 from .checkpoint import load_latest, save_checkpoint
@@ -234,9 +234,9 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
         classes, in_chans, dataset_name = folder.classes, folder.in_chans, folder.name
         run_key = cfg.key(folder.digest())
     else:
-        data = load_prepared(cfg.data)
+        data = load_prepared(cfg.data)  # verifies the file against its recorded SHA-256, which keys the run
         classes, in_chans, dataset_name = list(data['classes']), int(data['x_train'].shape[1]), str(data['dataset'])
-        run_key = cfg.key(sha256_file(cfg.data))
+        run_key = cfg.key(recorded_sha256(cfg.data))
     num_classes = len(classes)
     ckpt_dir = Path(cfg.ckpt_root) / run_key
     out_dir = Path(cfg.out_dir)
