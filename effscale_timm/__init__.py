@@ -4,9 +4,11 @@
 (``effscale_depth_b0``, ``effscale_width_b0``, ``effscale_resolution_b0``) and ``effscale_compound_b0``. It imports
 nothing heavier than timm; profiling, CAMs, training and the report load their dependencies when used.
 """
-from .models import B0_ARCH_DEF, VARIANTS, VariantSpec, register_variant, scaled_efficientnet, variant_spec
-from .scaling import compound, match_flops, round_resolution
+from .models import (B0_ARCH_DEF, VARIANTS, VariantSpec, register_variant, resolve_variant, scaled_efficientnet,
+                     variant_spec)
+from .flops import match_flops
+from .scaling import compound, round_resolution
 
 __version__ = '0.1.0'
 __all__ = ['B0_ARCH_DEF', 'VARIANTS', 'VariantSpec', 'compound', 'match_flops', 'register_variant',
-           'round_resolution', 'scaled_efficientnet', 'variant_spec']
+           'resolve_variant', 'round_resolution', 'scaled_efficientnet', 'variant_spec']

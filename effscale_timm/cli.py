@@ -29,51 +29,14 @@ def _run_prepare(args) -> int:
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    from .train.recipes import RECIPES
-    p.add_argument('--variant', required=True, help='a registered effscale_* name, or a new name with --depth ...')
-    p.add_argument('--data', required=True, help='prepared dataset .npz (effscale prepare), or an image folder with '
-                   'train/ and val/ (read by a DataLoader with timm transforms; for data too large for memory)')
-    p.add_argument('--out-dir', required=True, help='writes metrics.csv, model.pt and final.json here')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--epochs', type=int, default=10)
-    p.add_argument('--recipe', default='fast', choices=sorted(RECIPES))
-    p.add_argument('--batch-size', type=int, default=128, help='effective batch (micro-batches accumulate to it)')
-    p.add_argument('--device', default='auto', help='auto (GPU if any, else CPU), cpu, cuda or cuda:N')
-    p.add_argument('--base-resolution', type=int, default=32, help='input size in px at resolution multiplier 1')
-    for axis in ('depth', 'width', 'resolution'):
-        p.add_argument(f'--{axis}', type=float, default=None, help=f'{axis} multiplier of a custom variant')
-    p.add_argument('--dropout', type=float, default=0.2, help='dropout of a custom variant')
-    p.add_argument('--max-train-samples', type=int, default=None, help='train on a fixed subset (demos)')
-    p.add_argument('--max-eval-samples', type=int, default=None, help='validate and test on a fixed subset (demos)')
-    p.add_argument('--lr', type=float, default=None, help="override the recipe's learning rate")
-    p.add_argument('--micro-batch', type=int, default=None, help='fix the micro-batch instead of fitting it')
-    p.add_argument('--memory-budget-gib', type=float, default=None, help='GPU memory budget (default: the GPU)')
-    p.add_argument('--grad-checkpointing', action='store_true', help="timm's gradient checkpointing from the start")
-    p.add_argument('--compile', action='store_true', help='torch.compile the training step')
-    p.add_argument('--deterministic', action='store_true', help='deterministic algorithms (bit-exact resume on CPU)')
-    p.add_argument('--no-hflip', dest='hflip', action='store_false', help='no horizontal flips (e.g. digits)')
-    p.add_argument('--ckpt-root', default='results/ckpt', help='epoch checkpoints, keyed by the run configuration')
-    p.add_argument('--threads', type=int, default=None, help='CPU threads for torch')
-    p.add_argument('--workers', type=int, default=4, help='DataLoader workers (image-folder data only)')
-    p.add_argument('--stop-after-epochs', type=int, default=None, help=argparse.SUPPRESS)
+    from .train.options import add_arguments
+    add_arguments(p)
 
 
 def _run_train(args) -> int:
-    from .train.engine import RunConfig, train_run
-    custom = [getattr(args, a) for a in ('depth', 'width', 'resolution')]
-    spec = None
-    if any(v is not None for v in custom):
-        spec = dict(depth=custom[0] or 1.0, width=custom[1] or 1.0, resolution=custom[2] or 1.0,
-                    dropout=args.dropout)
-    cfg = RunConfig(
-        variant=args.variant, data=args.data, out_dir=args.out_dir, seed=args.seed, epochs=args.epochs,
-        recipe=args.recipe, batch_size=args.batch_size, device=args.device, base_resolution=args.base_resolution,
-        spec=spec, max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples, lr=args.lr,
-        micro_batch=args.micro_batch, memory_budget_gib=args.memory_budget_gib,
-        grad_checkpointing=args.grad_checkpointing, compile=args.compile, deterministic=args.deterministic,
-        hflip=args.hflip, ckpt_root=args.ckpt_root, threads=args.threads, workers=args.workers,
-        stop_after_epochs=args.stop_after_epochs)
-    result = train_run(cfg)
+    from .train.engine import train_run
+    from .train.options import from_args
+    result = train_run(from_args(args))
     if result['status'] == 'failed':
         logging.getLogger('effscale').error('run failed (recorded in %s/final.json): %s', args.out_dir,
                                             result['error'])

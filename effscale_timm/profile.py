@@ -31,7 +31,7 @@ from torch import nn
 from .atomic import write_atomic
 
 import effscale_timm
-from .flops import count_macs
+from .flops import count_activations, count_macs
 from .models import VARIANTS, register_variant, variant_spec
 from .reference import reference_rows
 
@@ -49,29 +49,6 @@ UNITS = {
     'cpu_latency_ms': 'median milliseconds per forward pass, batch 1, fp32, eval, no_grad, on the CPU',
     'gpu_latency_ms': 'median milliseconds per forward pass, batch 1, fp32, eval, no_grad, on the GPU',
 }
-
-
-@torch.no_grad()
-def count_activations(model: nn.Module, input_size) -> float:
-    """Output elements of convolutions and linear layers for one image (fvcore ``ActivationCountAnalysis``)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        from fvcore.nn import ActivationCountAnalysis
-    was_training = model.training
-    model.eval()
-    fv_logger = logging.getLogger('fvcore')
-    level = fv_logger.level
-    fv_logger.setLevel(logging.ERROR)
-    try:
-        x = torch.zeros((1, *input_size), device=next(model.parameters()).device)
-        analysis = ActivationCountAnalysis(model, x)
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings('none')
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            return float(analysis.total())
-    finally:
-        fv_logger.setLevel(level)
-        model.train(was_training)
 
 
 def _import_benchmark():

@@ -1,5 +1,7 @@
-"""Scaling arithmetic for EfficientNet variants: compound coefficients, resolution rounding, argument checks and
-FLOP matching by measured multiply-adds.
+"""Scaling arithmetic for EfficientNet variants: compound coefficients, resolution rounding and argument checks.
+
+Pure arithmetic: this module never builds a network (FLOP matching, which measures networks, is in
+:mod:`effscale_timm.flops`).
 
 Paper: `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks` - https://arxiv.org/abs/1905.11946
 (Tan & Le, 2019), section 3.3: depth d = alpha^phi, width w = beta^phi, resolution r = gamma^phi.
@@ -11,15 +13,15 @@ below :data:`MIN_RESOLUTION`. Multiples of 4 reproduce every resolution of the p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from numbers import Real
-from typing import Callable, Dict, Optional, Tuple
+from typing import Tuple
 
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
 RESOLUTION_DIVISOR = 4
 MIN_RESOLUTION = 32  # the network's total stride: below it the last stage sees a map smaller than one stride
 MAX_MULTIPLIER = 16.0  # a sanity bound on depth and width multipliers (B7 is depth 3.1, width 2.0)
-FLOP_TOLERANCE = 0.05
+FLOP_TOLERANCE = 0.05  # the one tolerance: compute counts as matched within +/- 5% of measured MACs
+AXES = ('depth', 'width', 'resolution')
 
 
 def check_multiplier(name: str, value, low: float = 0.0, high: float = MAX_MULTIPLIER) -> float:
@@ -79,110 +81,3 @@ def compound(phi: float, alpha: float = ALPHA, beta: float = BETA, gamma: float 
     for name, value in (('alpha', alpha), ('beta', beta), ('gamma', gamma)):
         check_multiplier(name, value, low=0.0, high=4.0)
     return alpha ** phi, beta ** phi, gamma ** phi
-
-
-@dataclass(frozen=True)
-class FlopMatch:
-    """The outcome of :func:`match_flops`: the multipliers found and what was measured."""
-    axis: str
-    depth: float
-    width: float
-    resolution: float
-    input_size: int
-    macs: float
-    target_macs: float
-
-    @property
-    def rel_error(self) -> float:
-        return self.macs / self.target_macs - 1.0
-
-
-AXES = ('depth', 'width', 'resolution')
-
-
-def match_flops(
-        axis: str,
-        target_macs: float,
-        base: str = 'effscale_b0',
-        input_size: int = 224,
-        num_classes: int = 1000,
-        in_chans: int = 3,
-        tolerance: float = FLOP_TOLERANCE,
-        max_multiplier: float = 8.0,
-        count: Optional[Callable[..., float]] = None,
-) -> FlopMatch:
-    """Find the multiplier on one axis whose *measured* multiply-adds are within ``tolerance`` of a target.
-
-    The other two axes keep the ``base`` variant's multipliers. Depth rounds repeats up (d = 1.1 and 1.2 build the
-    same network) and small inputs change every feature map, so the search bisects over measured counts (fvcore,
-    conv + linear, the paper-comparable count) and keeps the closest network it built.
-
-    Args:
-        axis: 'depth', 'width' or 'resolution'.
-        target_macs: the multiply-adds to reach (e.g. a compound variant's measured count).
-        base: registered variant to scale from.
-        input_size: the base resolution in pixels the base variant's resolution multiplier applies to.
-        num_classes: classifier size used for counting.
-        in_chans: input channels used for counting.
-        tolerance: the allowed relative error (default 5%).
-        max_multiplier: the largest multiplier tried.
-        count: MAC counter ``count(depth, width, pixels) -> macs``; defaults to fvcore on the built network.
-
-    Returns:
-        A :class:`FlopMatch` with the multipliers and the measured MACs.
-
-    Raises:
-        ValueError: unknown axis, bad target, or no multiplier on this axis lands within the tolerance.
-    """
-    from .models import variant_spec  # local: models imports this module
-    if axis not in AXES:
-        raise ValueError(f'axis must be one of {AXES}, got {axis!r}')
-    target_macs = check_multiplier('target_macs', target_macs, high=1e15)
-    spec = variant_spec(base)
-    input_size = check_resolution('input_size', input_size)
-    if count is None:
-        from .flops import count_scaled_macs
-
-        def count(d, w, px):
-            return count_scaled_macs(d, w, px, num_classes=num_classes, in_chans=in_chans)['conv_linear']
-
-    measured: Dict[Tuple[float, float, int], float] = {}
-
-    def at(m: float) -> Tuple[float, float, float, int, float]:
-        d, w, r = spec.depth, spec.width, spec.resolution
-        if axis == 'depth':
-            d = m
-        elif axis == 'width':
-            w = m
-        else:
-            r = m
-        px = round_resolution(r, input_size)
-        key = (d, w, px)
-        if key not in measured:
-            measured[key] = float(count(d, w, px))
-        return d, w, r, px, measured[key]
-
-    lo = MIN_RESOLUTION / input_size if axis == 'resolution' else 0.05
-    lo, hi = max(lo, 1e-3), max_multiplier
-    best = None
-    for _ in range(40):
-        mid = math.sqrt(lo * hi)
-        d, w, r, px, macs = at(mid)
-        if best is None or abs(macs / target_macs - 1) < abs(best.macs / best.target_macs - 1):
-            best = FlopMatch(axis, d, w, r, px, macs, target_macs)
-        if abs(macs / target_macs - 1) <= tolerance / 4 or hi / lo < 1.0005:
-            break
-        if macs < target_macs:
-            lo = mid
-        else:
-            hi = mid
-    for m in (lo, hi):  # the bracket's ends, when a step function left mid on the wrong side
-        d, w, r, px, macs = at(m)
-        if abs(macs / target_macs - 1) < abs(best.macs / best.target_macs - 1):
-            best = FlopMatch(axis, d, w, r, px, macs, target_macs)
-    if abs(best.rel_error) > tolerance:
-        raise ValueError(
-            f'cannot match {target_macs / 1e9:.4g} GMACs within ±{tolerance:.0%} by scaling {axis} of {base} at '
-            f'base {input_size} px: the closest network ({axis}={getattr(best, axis):.4g}, {best.input_size} px) '
-            f'measures {best.macs / 1e9:.4g} GMACs ({best.rel_error:+.1%})')
-    return best

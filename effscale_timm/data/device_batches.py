@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .transforms import ModelInput
+
 
 class DeviceBatches:
     """Iterate (images, labels) batches from uint8 N x C x H x W arrays resident on ``device``.
@@ -43,16 +45,13 @@ class DeviceBatches:
         self.y = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
         self.device = torch.device(device)
         self.input_size = int(input_size)
-        c = self.x.shape[1]
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, c, 1, 1) * 255
-        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, c, 1, 1) * 255
+        self.to_input = ModelInput(input_size, mean, std, self.device, channels_last)
         self.batch_size = int(batch_size)
         self.train = train
         self.generator = generator
         if train and generator is None:
             raise ValueError('a generator is required for training batches')
         self.hflip = hflip
-        self.channels_last = channels_last
         self.drop_last = drop_last and train and len(self.y) > self.batch_size
         self.pad = max(1, self.x.shape[-1] // 8)  # 4 px at 32 px, as in the usual CIFAR pad-crop
 
@@ -85,13 +84,7 @@ class DeviceBatches:
         x = xb.float()
         if self.train:
             x = self._augment(x)
-        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode='bilinear', align_corners=False,
-                              antialias=False)
-        x = (x - self.mean) / self.std
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        return self.to_input(x)
 
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.y)

@@ -15,7 +15,10 @@ from typing import Iterator, List, Optional, Tuple
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from timm.data import create_transform, resolve_data_config
+
 from .sources import IMAGE_EXTENSIONS, DatasetError
+from .splits import Splits
 
 
 class DeviceLoader:
@@ -58,47 +61,45 @@ class FolderData:
 
     def __init__(self, root: os.PathLike):
         self.root = Path(root)
-        self.splits = {s: self.root / s for s in ('train', 'val', 'test') if (self.root / s).is_dir()}
-        if 'train' not in self.splits or 'val' not in self.splits:
+        self.folders = {s: self.root / s for s in ('train', 'val', 'test') if (self.root / s).is_dir()}
+        if 'train' not in self.folders or 'val' not in self.folders:
             raise DatasetError(f'{self.root}: expected train/ and val/ folders of class folders (test/ optional)')
-        self.splits.setdefault('test', self.splits['val'])
-        self.classes: List[str] = sorted(p.name for p in self.splits['train'].iterdir() if p.is_dir())
+        self.folders.setdefault('test', self.folders['val'])
+        self.classes: List[str] = sorted(p.name for p in self.folders['train'].iterdir() if p.is_dir())
         if not self.classes:
-            raise DatasetError(f'{self.splits["train"]}: no class folders')
+            raise DatasetError(f'{self.folders["train"]}: no class folders')
         self.in_chans = 3
         self.name = f'imagefolder:{self.root.name}'
 
     def digest(self) -> str:
         """SHA-256 of every image's relative path and size: the data's identity for resuming."""
         h = hashlib.sha256()
-        for split in sorted(set(self.splits.values())):
+        for split in sorted(set(self.folders.values())):
             for p in sorted(split.rglob('*')):
                 if p.suffix.lower() in IMAGE_EXTENSIONS:
                     h.update(f'{p.relative_to(self.root)}:{p.stat().st_size}\n'.encode())
         return h.hexdigest()
 
-    def loaders(self, model: torch.nn.Module, batch_size: int, eval_batch_size: int, device: torch.device,
-                generator: torch.Generator, workers: int = 4, max_train: Optional[int] = None,
-                max_eval: Optional[int] = None):
-        """(train, val, test) :class:`DeviceLoader` s and the (mean, std) they normalise with."""
-        from timm.data import create_transform, resolve_data_config
-        from torchvision.datasets import ImageFolder
+    def splits(self, model: torch.nn.Module, batch_size: int, eval_batch_size: int, device: torch.device,
+               generator: torch.Generator, hflip: bool = True, max_train: Optional[int] = None,
+               max_eval: Optional[int] = None, workers: int = 4):
+        """Train, validation and test :class:`DeviceLoader` s with timm's transforms for ``model``, as ``Splits``."""
         cfg = resolve_data_config({}, model=model)
-        train_tf = create_transform(**cfg, is_training=True)
+        train_tf = create_transform(**cfg, is_training=True, hflip=0.5 if hflip else 0.0)
         eval_tf = create_transform(**cfg, is_training=False)
-
-        def dataset(split, tf, limit):
-            ds = ImageFolder(str(self.splits[split]), transform=tf, loader=_checked_loader)
-            if ds.classes != self.classes:
-                raise DatasetError(f'{self.splits[split]}: classes differ from {self.splits["train"]}')
-            return Subset(ds, range(min(limit, len(ds)))) if limit else ds
-
         pin = torch.device(device).type == 'cuda'
         common = dict(num_workers=workers, pin_memory=pin, persistent_workers=False)
-        train_ds = dataset('train', train_tf, max_train)
+        train_ds = self._dataset('train', train_tf, max_train)
         train = DataLoader(train_ds, batch_size=batch_size, shuffle=True, generator=generator,
                            drop_last=len(train_ds) > batch_size, **common)
-        val = DataLoader(dataset('val', eval_tf, max_eval), batch_size=eval_batch_size, **common)
-        test = DataLoader(dataset('test', eval_tf, max_eval), batch_size=eval_batch_size, **common)
-        return (DeviceLoader(train, device), DeviceLoader(val, device), DeviceLoader(test, device),
-                list(cfg['mean']), list(cfg['std']))
+        val = DataLoader(self._dataset('val', eval_tf, max_eval), batch_size=eval_batch_size, **common)
+        test = DataLoader(self._dataset('test', eval_tf, max_eval), batch_size=eval_batch_size, **common)
+        return Splits(DeviceLoader(train, device), DeviceLoader(val, device), DeviceLoader(test, device),
+                      list(cfg['mean']), list(cfg['std']))
+
+    def _dataset(self, split: str, transform, limit: Optional[int]):
+        from torchvision.datasets import ImageFolder
+        ds = ImageFolder(str(self.folders[split]), transform=transform, loader=_checked_loader)
+        if ds.classes != self.classes:
+            raise DatasetError(f'{self.folders[split]}: classes differ from {self.folders["train"]}')
+        return Subset(ds, range(min(limit, len(ds)))) if limit else ds

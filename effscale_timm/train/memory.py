@@ -5,8 +5,9 @@ Uses timm's ``decay_batch_step`` (the batch-size decay schedule of timm's benchm
 """
 from __future__ import annotations
 
+import copy
 import logging
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from timm.utils import check_batch_size_retry, decay_batch_step
@@ -64,3 +65,45 @@ def fit_micro_batch(probe: Callable[[int], None], batch_size: int, enable_checkp
 def accumulation_steps(batch_size: int, micro_batch: int) -> int:
     """Micro-batches per optimizer step so that the effective batch is at least ``batch_size``."""
     return -(-batch_size // micro_batch)
+
+
+def probe_micro_batch(step, in_chans: int, input_size: int, batch_size: int,
+                      memory_budget_gib: Optional[float] = None) -> int:
+    """Fit the micro-batch of a GPU run to memory (or ``memory_budget_gib``) with whole probe steps.
+
+    Each probe takes one whole optimizer step (so optimizer state counts) on random images; afterwards the initial
+    weights, batch-norm statistics and optimizer state are restored, so probing changes nothing but the micro-batch.
+
+    Args:
+        step: the run's :class:`effscale_timm.train.loop.Step` (its model, optimizer and forward/backward).
+        in_chans: input channels.
+        input_size: the variant's input side in pixels.
+        batch_size: the effective batch (the first micro-batch tried).
+        memory_budget_gib: cap on this process's GPU memory; default the whole GPU.
+
+    Returns:
+        The micro-batch; gradient checkpointing is on in the model when it was needed.
+    """
+    model, optimizer = step.model, step.optimizer
+    device = next(model.parameters()).device
+    if memory_budget_gib:
+        total = torch.cuda.get_device_properties(device).total_memory / 2 ** 30
+        torch.cuda.set_per_process_memory_fraction(min(1.0, memory_budget_gib / total), device)
+    initial_model = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    initial_optimizer = copy.deepcopy(optimizer.state_dict())
+
+    def probe(m: int) -> None:
+        model.train()
+        x = torch.randn(m, in_chans, input_size, input_size, device=device).contiguous(
+            memory_format=torch.channels_last)
+        step.forward_backward(x, torch.zeros(m, dtype=torch.long, device=device), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    micro, ckpt_on = fit_micro_batch(probe, batch_size, lambda: model.set_grad_checkpointing(True))
+    model.load_state_dict(initial_model)
+    optimizer.load_state_dict(initial_optimizer)
+    torch.cuda.reset_peak_memory_stats(device)
+    _logger.info('micro-batch %d x %d accumulation steps%s', micro, accumulation_steps(batch_size, micro),
+                 ', gradient checkpointing on' if ckpt_on else '')
+    return micro
