@@ -31,6 +31,7 @@ test: setup
 
 lint: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/
 
 dry-run: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake -n --cores $(CORES)

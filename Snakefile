@@ -12,6 +12,17 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+# Recovery after a killed run, in the main process of a real run only (not a dry run, not a cluster job): remove
+# Snakemake's locks when their owner is dead, and a prepared dataset that fails its checksum, so that the same
+# command resumes and rebuilds. This cannot wait for `onstart:`: Snakemake runs it only after it has checked its
+# locks and decided what to rebuild.
+if workflow.is_main_process and not workflow.dryrun:
+    clear_stale_locks(".snakemake")
+    remove_if_corrupt(PREPARED)
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/profile.smk"
@@ -20,7 +31,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         PREPARED,  # so that a prepared file removed for a bad checksum is rebuilt (and what used it rerun)
         REPORT_OUTPUTS,
-    default_target: True

@@ -25,49 +25,19 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import register_variant
 from .atomic import write_atomic
+from .data.transforms import ModelInput
+from .model_file import load_trained_model
 
 __all__ = ['load_trained_model', 'load_test_split', 'pick_images', 'preprocess', 'select_target_layer',
            'grad_cam', 'compute_cams', 'save_cam', 'load_cam', 'cam_grid', 'add_arguments', 'run_cli']
 
 MIN_MAP_SIZE = 4
 FLAT_EPS = 1e-6  # a map whose max - min is below this carries no spatial information
-MODEL_KEYS = ('variant', 'spec', 'num_classes', 'in_chans', 'base_resolution', 'input_size', 'state_dict')
-
-
-def load_trained_model(path: os.PathLike, device: str = 'cpu') -> Tuple[nn.Module, Dict[str, Any]]:
-    """Rebuild a trained model from its ``model.pt`` and load its weights.
-
-    The file is a ``torch.save``d dict: variant, spec (depth, width, resolution, dropout), num_classes, in_chans,
-    base_resolution, input_size, mean, std, classes and state_dict. A variant unknown to this process is registered
-    from its spec first.
-
-    Returns:
-        ``(model in eval mode on device, meta)``, meta being the dict without ``state_dict``.
-
-    Raises:
-        ValueError: keys are missing, or the name is registered here with different multipliers.
-    """
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    missing = [k for k in MODEL_KEYS if k not in ckpt]
-    if missing:
-        raise ValueError(f'{path}: not an effscale model file, missing {missing}')
-    name, spec = ckpt['variant'], ckpt['spec']
-    try:  # registers a name new to this process; a no-op for a known one with the same multipliers
-        register_variant(name, spec['depth'], spec['width'], spec['resolution'], spec.get('dropout', 0.2))
-    except ValueError as e:
-        raise ValueError(f'{path}: variant {name!r} was trained as {spec}, but {e}') from e
-    model = timm.create_model(name, num_classes=ckpt['num_classes'], in_chans=ckpt['in_chans'],
-                              base_resolution=ckpt['base_resolution'])
-    model.load_state_dict(ckpt['state_dict'])
-    meta = {k: v for k, v in ckpt.items() if k != 'state_dict'}
-    return model.to(device).eval(), meta
 
 
 def load_test_split(data_path: os.PathLike) -> Dict[str, Any]:
@@ -105,13 +75,9 @@ def pick_images(labels: np.ndarray, per_class: int = 1, seed: int = 0) -> np.nda
 
 
 def preprocess(images: np.ndarray, input_size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 N x C x H x W -> float, resized to ``input_size`` (bilinear, no antialias), ``(x / 255 - mean) / std``."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float() / 255.0
-    if tuple(x.shape[-2:]) != (input_size, input_size):
-        x = F.interpolate(x, size=(input_size, input_size), mode='bilinear', align_corners=False, antialias=False)
-    mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32)).view(1, -1, 1, 1)
-    std_t = torch.as_tensor(np.asarray(std, dtype=np.float32)).view(1, -1, 1, 1)
-    return (x - mean_t) / std_t
+    """uint8 N x C x H x W -> the model's input, by the transform training uses
+    (:class:`effscale_timm.data.transforms.ModelInput`)."""
+    return ModelInput(input_size, mean, std)(torch.from_numpy(np.ascontiguousarray(images)))
 
 
 def _candidate_layers(model: nn.Module) -> List[Tuple[str, nn.Module]]:

@@ -25,15 +25,15 @@ from functools import partial
 from typing import Any, Dict, Optional
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import get_act_layer
-from timm.models import build_model_with_cfg, register_model
-from timm.models._efficientnet_builder import decode_arch_def, resolve_bn_args, round_channels
-from timm.models.efficientnet import EfficientNet
+from timm.models import register_model
+from timm.models._efficientnet_builder import decode_arch_def, resolve_act_layer, resolve_bn_args, round_channels
+from timm.models.efficientnet import EfficientNet, _create_effnet
 from torch import nn
 
 from .scaling import check_multiplier, round_resolution
 
-__all__ = ['B0_ARCH_DEF', 'VariantSpec', 'VARIANTS', 'scaled_efficientnet', 'register_variant', 'variant_spec']
+__all__ = ['B0_ARCH_DEF', 'NAME_PATTERN', 'VariantSpec', 'VARIANTS', 'scaled_efficientnet', 'register_variant',
+           'resolve_variant', 'variant_spec']
 
 # EfficientNet-B0 (paper Table 1): one list per stage, timm block strings
 # (block type, repeats, kernel, stride, expansion, output channels, squeeze-excite ratio).
@@ -110,34 +110,46 @@ def _build(
         base_resolution: int = IMAGENET_BASE_RESOLUTION,
         pretrained_cfg: Optional[Dict[str, Any]] = None,
         pretrained_cfg_overlay: Optional[Dict[str, Any]] = None,
+        group_size: Optional[int] = None,
+        channel_divisor: int = CHANNEL_DIVISOR,
         **kwargs,
-) -> EfficientNet:
-    """Build ``spec`` with timm's EfficientNet; the resolution is recorded in the model's ``pretrained_cfg``."""
+) -> nn.Module:
+    """Build ``spec`` exactly as timm builds ``efficientnet_bN`` (``_gen_efficientnet`` then ``_create_effnet``).
+
+    So every ``timm.create_model`` keyword and model feature of timm's EfficientNet works here too:
+    ``features_only`` (timm's ``EfficientNetFeatures``, or ``feature_cfg``/``feature_cls`` wrappers),
+    ``out_indices``, ``forward_intermediates``, ``reset_classifier``, grad checkpointing, TorchScript, FX.
+    Differences from timm's entrypoint: the default ``drop_rate`` is the variant's, and ``pretrained_cfg`` records
+    the model's input (``input_size`` = (in_chans, px, px) at ``base_resolution``, mean/std 0.5 when
+    ``in_chans != 3``) and the multipliers under ``scaling`` (features_only models included); keys given in
+    ``pretrained_cfg_overlay`` win. ``base_resolution`` never reaches timm's constructor.
+    """
     px = spec.input_size(base_resolution)
     in_chans = kwargs.get('in_chans', 3)
-    num_classes = kwargs.get('num_classes', 1000)
-    overlay = dict(input_size=(in_chans, px, px), pool_size=(math.ceil(px / 32),) * 2, num_classes=num_classes)
-    if in_chans != 3:
-        overlay.update(mean=(0.5,) * in_chans, std=(0.5,) * in_chans)
-    overlay.update(pretrained_cfg_overlay or {})
-    round_chs_fn = partial(round_channels, multiplier=spec.width, divisor=CHANNEL_DIVISOR)
+    user = dict(pretrained_cfg_overlay or {})
+    pool_size = (math.ceil(px / 32),) * 2
+    # While building, timm reads the cfg as the weights' source, as for its own models: 3 channels and the cfg's
+    # num_classes, so pretrained=True adapts the stem to in_chans and drops a classifier of another size.
+    source = {'input_size': (3, px, px), 'pool_size': pool_size, **user}
+    round_chs_fn = partial(round_channels, multiplier=spec.width, divisor=channel_divisor)
     kwargs.setdefault('drop_rate', spec.dropout)
-    act_layer = get_act_layer(kwargs.pop('act_layer', 'swish'))
-    norm_layer = kwargs.pop('norm_layer', None) or partial(nn.BatchNorm2d, **resolve_bn_args(kwargs))
-    model = build_model_with_cfg(
-        EfficientNet, variant, pretrained,
+    model = _create_effnet(
+        variant, pretrained,
         pretrained_cfg=pretrained_cfg or default_cfgs.get(variant) or _cfg(spec),
-        pretrained_cfg_overlay=overlay,
-        block_args=decode_arch_def(B0_ARCH_DEF, spec.depth),
+        pretrained_cfg_overlay=source,
+        block_args=decode_arch_def(B0_ARCH_DEF, spec.depth, group_size=group_size),
         num_features=round_chs_fn(B0_HEAD_CHANNELS),
         stem_size=B0_STEM_CHANNELS,
         round_chs_fn=round_chs_fn,
-        act_layer=act_layer,
-        norm_layer=norm_layer,
+        act_layer=resolve_act_layer(kwargs, 'swish'),
+        norm_layer=kwargs.pop('norm_layer', None) or partial(nn.BatchNorm2d, **resolve_bn_args(kwargs)),
         **kwargs,
     )
-    model.pretrained_cfg['scaling'] = dict(
-        depth=spec.depth, width=spec.width, resolution=spec.resolution, base_resolution=base_resolution)
+    own = {'input_size': (in_chans, px, px), 'pool_size': pool_size}
+    if in_chans != 3:
+        own.update(mean=(0.5,) * in_chans, std=(0.5,) * in_chans)
+    model.pretrained_cfg.update({k: v for k, v in own.items() if k not in user}, scaling=dict(
+        depth=spec.depth, width=spec.width, resolution=spec.resolution, base_resolution=base_resolution))
     return model
 
 
@@ -178,7 +190,8 @@ def make_spec(depth, width, resolution, dropout=0.2, note='') -> VariantSpec:
     return VariantSpec(depth, width, resolution, float(dropout), note)
 
 
-_NAME_RE = re.compile(r'^[a-z][a-z0-9_]*$')
+NAME_PATTERN = r'^[a-z][a-z0-9_]*$'  # a variant name: the one pattern (schema, wildcards and registry check it)
+_NAME_RE = re.compile(NAME_PATTERN)
 
 
 def register_variant(name: str, depth: float, width: float, resolution: float, dropout: float = 0.2,
@@ -191,7 +204,7 @@ def register_variant(name: str, depth: float, width: float, resolution: float, d
         The registered name.
     """
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(f'variant name must match {_NAME_RE.pattern} (a Python identifier in lower case), '
+        raise ValueError(f'variant name must match {NAME_PATTERN} (a Python identifier in lower case), '
                          f'got {name!r}')
     spec = make_spec(depth, width, resolution, dropout, note or 'custom')
     if name in VARIANTS:
@@ -205,10 +218,34 @@ def register_variant(name: str, depth: float, width: float, resolution: float, d
     return name
 
 
+def resolve_variant(name: str, depth: Optional[float] = None, width: Optional[float] = None,
+                    resolution: Optional[float] = None, dropout: Optional[float] = None,
+                    note: str = 'custom') -> VariantSpec:
+    """A name plus optional multipliers -> the registered :class:`VariantSpec` (registering a new name).
+
+    The one rule, used by ``effscale train``, ``profile``, ``cam`` and the config: a multiplier not given is the
+    registered variant's own (B0's, 1.0, for a new name; dropout 0.2). A registered name given other multipliers
+    is an error, and so is a new name given none.
+
+    Raises:
+        ValueError: unknown name without multipliers, a known name with other multipliers, or a bad value (the
+            message names the argument and its allowed range).
+    """
+    known = VARIANTS.get(name)
+    given = {'depth': depth, 'width': width, 'resolution': resolution, 'dropout': dropout}
+    if known is None and all(given[a] is None for a in ('depth', 'width', 'resolution')):
+        raise ValueError(f'unknown variant {name!r}: give its depth, width and/or resolution multipliers to define '
+                         f'it; registered: {", ".join(sorted(VARIANTS))}')
+    base = known or VariantSpec(1.0, 1.0, 1.0, 0.2)
+    fields = {k: getattr(base, k) if v is None else v for k, v in given.items()}
+    register_variant(name, **fields, note=note)
+    return VARIANTS[name]
+
+
 def _register(name: str, spec: VariantSpec) -> None:
     default_cfgs[name] = _cfg(spec)
 
-    def entrypoint(pretrained: bool = False, **kwargs) -> EfficientNet:
+    def entrypoint(pretrained: bool = False, **kwargs) -> nn.Module:
         return _build(name, VARIANTS[name], pretrained, **kwargs)
 
     entrypoint.__name__ = entrypoint.__qualname__ = name

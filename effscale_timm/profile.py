@@ -21,7 +21,6 @@ import logging
 import os
 import statistics
 import time
-import warnings
 from typing import Any, Dict, List, Optional
 
 import timm
@@ -32,7 +31,7 @@ from .atomic import write_atomic
 
 import effscale_timm
 from .flops import count_activations, count_macs
-from .models import VARIANTS, register_variant, variant_spec
+from .models import resolve_variant, variant_spec
 from .reference import reference_rows
 
 __all__ = ['profile_variant', 'paper_table', 'measure_latency', 'count_activations', 'add_arguments', 'run_cli',
@@ -205,11 +204,10 @@ def paper_table(latency: bool = False, activations: bool = False, threads: int =
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``effscale profile``."""
     parser.add_argument('--variant', required=True,
-                        help='registered variant name, or a new name together with --depth/--width/--resolution')
-    parser.add_argument('--depth', type=float, default=None, help='depth multiplier of a custom variant')
-    parser.add_argument('--width', type=float, default=None, help='width multiplier of a custom variant')
-    parser.add_argument('--resolution', type=float, default=None, help='resolution multiplier of a custom variant')
-    parser.add_argument('--dropout', type=float, default=0.2, help='dropout of a custom variant (default 0.2)')
+                        help='registered variant name, or a new name with --depth/--width/--resolution')
+    for axis in ('depth', 'width', 'resolution', 'dropout'):
+        parser.add_argument(f'--{axis}', type=float, default=None,
+                            help=f"{axis} of a custom variant (default: the registered variant's, or B0's)")
     parser.add_argument('--num-classes', type=int, default=1000, help='classifier size (default 1000)')
     parser.add_argument('--in-chans', type=int, default=3, help='input channels (default 3)')
     parser.add_argument('--base-resolution', type=int, default=224,
@@ -220,33 +218,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_variant(name: str, depth: Optional[float] = None, width: Optional[float] = None,
-                    resolution: Optional[float] = None, dropout: float = 0.2) -> str:
-    """Return ``name``, registering it first when it is new and (depth, width, resolution) are given.
-
-    A registered name may be given with its own multipliers (as the workflow does); dropout is ignored then, since it
-    changes neither the count nor the latency in eval mode.
-
-    Raises:
-        ValueError: an unknown name without multipliers, or a known name with different multipliers.
-    """
-    given = [v is not None for v in (depth, width, resolution)]
-    if any(given) and not all(given):
-        raise ValueError('a custom variant needs all of --depth, --width and --resolution')
-    if all(given):
-        known = VARIANTS.get(name)  # dropout changes neither the count nor eval latency: a known name keeps its own
-        return register_variant(name, depth, width, resolution, known.dropout if known else dropout,
-                                note='custom (effscale profile)')
-    if name not in VARIANTS:
-        raise ValueError(f'unknown variant {name!r}: pass --depth, --width and --resolution to define it; '
-                         f'known: {", ".join(sorted(VARIANTS))}')
-    return name
-
-
 def run_cli(args: argparse.Namespace) -> Dict[str, Any]:
     """Run ``effscale profile``: profile one variant and write its JSON to ``--out`` (or print it)."""
-    name = resolve_variant(args.variant, args.depth, args.width, args.resolution, args.dropout)
-    result = profile_variant(name, num_classes=args.num_classes, in_chans=args.in_chans,
+    resolve_variant(args.variant, args.depth, args.width, args.resolution, args.dropout,
+                    note='custom (effscale profile)')
+    result = profile_variant(args.variant, num_classes=args.num_classes, in_chans=args.in_chans,
                              base_resolution=args.base_resolution, latency=not args.no_latency, threads=args.threads)
     text = json.dumps(result, indent=2, allow_nan=False) + '\n'
     if args.out:

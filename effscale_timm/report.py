@@ -25,13 +25,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .atomic import write_atomic
 from .reference import reference_table
+from .scaling import FLOP_TOLERANCE
 
 __all__ = ['AXES', 'scaling_axis', 'load_runs', 'summarize', 'attach_references', 'verdict', 'table_markdown',
            'plot_accuracy_vs_flops', 'build_report', 'parse_expected', 'add_arguments', 'run_cli']
 
 AXES = ('baseline', 'depth', 'width', 'resolution', 'compound')
 SINGLE_AXES = ('depth', 'width', 'resolution')
-COMPUTE_TOLERANCE = 0.05  # compute counts as matched when the GMACs ratio is within 1 +/- this
+COMPUTE_TOLERANCE = FLOP_TOLERANCE  # compute counts as matched when the GMACs ratio is within 1 +/- this
 DASH = '—'
 _SEED_DIR = re.compile(r'^seed(\d+)$')
 REFERENCE_COLUMNS = (  # (table, header, compute key, compute unit in the header)

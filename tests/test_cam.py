@@ -7,8 +7,8 @@ import timm
 import torch
 
 import effscale_timm
-from effscale_timm.cam import (add_arguments, cam_grid, compute_cams, grad_cam, load_cam, load_trained_model,
-                               pick_images, preprocess, run_cli, save_cam, select_target_layer)
+from effscale_timm.cam import (FLAT_EPS, add_arguments, cam_grid, compute_cams, grad_cam, load_cam,
+                               load_trained_model, pick_images, preprocess, run_cli, save_cam, select_target_layer)
 
 VARIANTS = ['effscale_b0', 'effscale_depth_b0', 'effscale_width_b0', 'effscale_resolution_b0', 'effscale_compound_b0']
 NUM_CLASSES, PER_CLASS_IN_DATA, BASE = 10, 3, 32
@@ -108,25 +108,74 @@ def test_pick_images_is_fixed_and_per_class(files):
     assert list(labels[two]) == sorted(list(range(NUM_CLASSES)) * 2)
 
 
+# The layer each variant's maps come from (the last stage with a map of at least 4 x 4) and that map's size.
+TARGETS = {'effscale_b0': ('blocks.2', (4, 4)), 'effscale_depth_b0': ('blocks.2', (4, 4)),
+           'effscale_width_b0': ('blocks.2', (4, 4)), 'effscale_resolution_b0': ('blocks.4', (4, 4)),
+           'effscale_compound_b0': ('blocks.2', (5, 5))}
+
+
 def test_cams_valid_for_every_variant(files, cams):
+    """What a user relies on, whatever the numerics of an (untrained) network: the same images for every variant,
+    maps of the right shape in [0, 1], the documented layer, predictions that are the model's, and a flat map
+    reported as flat. Whether a random network's maps are flat depends on the CPU's kernels, so it is not asserted;
+    test_grad_cam_of_a_model_with_known_maps checks non-flat maps on a model whose maps are known."""
     indices = pick_images(files['labels'])
     assert cams['variants'] == VARIANTS
     assert np.array_equal(cams['indices'], indices) and np.array_equal(cams['images'], files['images'][indices])
     assert np.array_equal(cams['labels'], files['labels'][indices])
+    assert cams['input_sizes'] == {'effscale_b0': 32, 'effscale_depth_b0': 32, 'effscale_width_b0': 32,
+                                   'effscale_resolution_b0': 64, 'effscale_compound_b0': 40}
     for variant in VARIANTS:
         maps = cams['cams'][variant]
         assert maps.shape == (NUM_CLASSES, BASE, BASE) and maps.dtype == np.float32
         assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
-        assert (np.ptp(maps, axis=(1, 2)) > 0.1).all(), variant  # no constant map
-        assert not cams['flat'][variant].any()
-        assert min(cams['feature_sizes'][variant]) >= 4
-        assert cams['preds'][variant].shape == (NUM_CLASSES,)
-    assert cams['input_sizes'] == {'effscale_b0': 32, 'effscale_depth_b0': 32, 'effscale_width_b0': 32,
-                                   'effscale_resolution_b0': 64, 'effscale_compound_b0': 40}
-    model, meta = load_trained_model(files['models']['effscale_width_b0'])
-    with torch.no_grad():
-        logits = model(preprocess(cams['images'], meta['input_size'], MEAN, STD))
-    assert np.array_equal(cams['preds']['effscale_width_b0'], logits.argmax(-1).numpy())
+        assert np.array_equal(cams['flat'][variant], np.ptp(maps, axis=(1, 2)) < FLAT_EPS), variant
+        assert (cams['target_layers'][variant], cams['feature_sizes'][variant]) == TARGETS[variant]
+        model, meta = load_trained_model(files['models'][variant])
+        with torch.no_grad():
+            logits = model(preprocess(cams['images'], meta['input_size'], MEAN, STD))
+        assert np.array_equal(cams['preds'][variant], logits.argmax(-1).numpy()), variant
+
+
+class _KnownMaps(torch.nn.Module):
+    """A model whose Grad-CAM is known exactly: the target layer (a 1 x 1 convolution of weight 1) passes the image
+    through, and the class scores are +/- its mean. Class 0's gradient weight is positive, so its map is the image
+    min-max scaled; class 1's is negative, so its map is ReLU(-image) = 0: flat."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Conv2d(1, 1, 1, bias=False)
+        torch.nn.init.ones_(self.layer.weight)
+
+    def forward(self, x):
+        mean = self.layer(x).mean(dim=(1, 2, 3))
+        return torch.stack([mean, -mean], dim=1)
+
+
+def test_grad_cam_of_a_model_with_known_maps():
+    x = torch.linspace(0.1, 1.0, 2 * 8 * 8).reshape(2, 1, 8, 8)
+    x[1] = x[1].flip(-1)  # another pattern in the second image
+    model = _KnownMaps().eval()
+    maps = grad_cam(model, model.layer, torch.cat([x, x]), [0, 0, 1, 1])
+    scaled = (x[:, 0] - x.amin(dim=(1, 2, 3))[:, None, None]) / (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3)))[
+        :, None, None]
+    np.testing.assert_allclose(maps[:2], scaled.numpy(), atol=1e-5)
+    assert (np.ptp(maps[:2], axis=(1, 2)) > 0.99).all() and (maps[2:] == 0).all()
+
+
+def test_a_flat_map_is_reported_flat(files, tmp_path):
+    """A model with a zero classifier has zero gradients, hence all-zero maps on every machine: reported flat."""
+    model = timm.create_model('effscale_b0', num_classes=NUM_CLASSES, in_chans=1, base_resolution=BASE)
+    _calibrate_batch_norm(model, torch.Generator().manual_seed(0))
+    torch.nn.init.zeros_(model.classifier.weight)
+    torch.nn.init.zeros_(model.classifier.bias)
+    path = tmp_path / 'model.pt'
+    torch.save({'variant': 'effscale_b0', 'spec': {'depth': 1.0, 'width': 1.0, 'resolution': 1.0, 'dropout': 0.2},
+                'num_classes': NUM_CLASSES, 'in_chans': 1, 'base_resolution': BASE, 'input_size': BASE, 'mean': MEAN,
+                'std': STD, 'classes': CLASSES, 'state_dict': model.state_dict()}, path)
+    result = compute_cams([path], files['data'])
+    assert (result['cams']['effscale_b0'] == 0).all() and result['flat']['effscale_b0'].all()
+    assert (result['preds']['effscale_b0'] == 0).all()  # all-equal logits: argmax is the first class
 
 
 def test_save_load_and_grid(files, cams, tmp_path):

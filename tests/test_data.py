@@ -116,6 +116,47 @@ def test_imagefolder_class_without_readable_images_is_an_error(tmp_path):
             imagefolder(tmp_path, image_size=32)
 
 
+def write_flat_folder(root, counts, size=(12, 10)):
+    """A flat ``root/class/i.png`` folder of single-colour images: red = class number, green = image number (a
+    single colour survives resizing, so a prepared image still tells which file it came from)."""
+    from PIL import Image
+    for c, (cls, n) in enumerate(counts.items()):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((*size, 3), (c, i, 7), dtype=np.uint8)).save(root / cls / f'{i}.png')
+
+
+def test_flat_image_folder_prepares_disjoint_stratified_train_val_test(tmp_path, caplog):
+    """A flat folder (no train/ or test/) gets a test split carved, stratified, before validation; the CLI used to
+    fail with KeyError 'x_test' here."""
+    counts = {'ant': 20, 'bee': 30, 'test': 10}  # a class may be called 'test' in a flat folder
+    write_flat_folder(tmp_path / 'flat', counts)
+    with caplog.at_level('INFO', logger='effscale_timm.data.prepared'):
+        out = prepare('imagefolder', tmp_path / 'flat.npz', root=tmp_path / 'flat', image_size=8, val_fraction=0.2)
+    assert 'no test split: carved a stratified test split of 12 images' in caplog.text
+    data = load_prepared(out)
+    assert list(data['classes']) == ['ant', 'bee', 'test']
+    splits = {s: data[f'y_{s}'] for s in ('train', 'val', 'test')}
+    assert np.bincount(splits['test']).tolist() == [4, 6, 2]  # 20% of each class
+    assert np.bincount(splits['val']).tolist() == [3, 5, 2]  # 20% of each class's remaining images
+    assert np.bincount(splits['train']).tolist() == [13, 19, 6]
+    ids = {s: {(int(x[0, 0, 0]), int(x[1, 0, 0])) for x in data[f'x_{s}']} for s in splits}  # (class, index)
+    assert sum(len(v) for v in ids.values()) == sum(counts.values())  # every image once, none twice
+    assert not (ids['train'] & ids['val'] or ids['train'] & ids['test'] or ids['val'] & ids['test'])
+    for s, labels in splits.items():
+        assert [c for c, _ in sorted(ids[s])] == sorted(labels.tolist())  # images keep their labels
+    again = load_prepared(prepare('imagefolder', tmp_path / 'again.npz', root=tmp_path / 'flat', image_size=8,
+                                  val_fraction=0.2))
+    assert all(np.array_equal(data[k], again[k]) for k in ('x_train', 'x_val', 'x_test'))  # reproducible
+
+
+def test_flat_image_folder_with_too_few_images_per_class_is_an_error(tmp_path):
+    write_flat_folder(tmp_path / 'flat', {'ant': 5, 'bee': 2})
+    with pytest.raises(DatasetError, match=r'bee \(2\) have fewer than 3 images'):
+        prepare('imagefolder', tmp_path / 'flat.npz', root=tmp_path / 'flat', image_size=8)
+    assert not (tmp_path / 'flat.npz').exists()
+
+
 def test_prepared_file_checksum_detects_corruption(digits_npz, tmp_path):
     copy = tmp_path / 'd.npz'
     copy.write_bytes(digits_npz.read_bytes())

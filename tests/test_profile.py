@@ -2,10 +2,12 @@
 import argparse
 import json
 import math
+import types
 
 import pytest
 import torch
 
+from effscale_timm import profile
 from effscale_timm.profile import add_arguments, measure_latency, paper_table, profile_variant, run_cli
 from effscale_timm.reference import reference_rows
 
@@ -69,11 +71,61 @@ def test_small_variant_profile_json():
     json.dumps(prof, allow_nan=False)
 
 
-def test_latency_of_a_slow_pass_is_bounded():
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU())
-    fast = measure_latency(model, (1, 16, 16), budget_s=0.05)
-    slow_path = measure_latency(model, (1, 16, 16), budget_s=1e-9)  # warm-up x 20 > budget: timed pass by pass
-    assert _finite_positive(fast) and _finite_positive(slow_path)
+class _ClockedModel(torch.nn.Module):
+    """Each forward pass advances a fake clock by ``step_s`` (so pass times are exact, whatever the machine) and
+    records the intra-op thread count it ran with."""
+
+    def __init__(self, step_s):
+        super().__init__()
+        self.step_s, self.now, self.passes, self.threads = step_s, 0.0, 0, set()
+
+    def clock(self):
+        return self.now
+
+    def forward(self, x):
+        self.now += self.step_s
+        self.passes += 1
+        self.threads.add(torch.get_num_threads())
+        return x
+
+
+class _FakeTimer:
+    """Stands in for ``torch.utils.benchmark.Timer``: records its arguments, runs the statement once."""
+    made = []
+
+    def __init__(self, stmt, globals, num_threads):
+        self.stmt, self.globals, self.num_threads = stmt, globals, num_threads
+        _FakeTimer.made.append(self)
+
+    def blocked_autorange(self, min_run_time):
+        self.min_run_time = min_run_time
+        self.globals['forward']()
+        return types.SimpleNamespace(median=0.0042)
+
+
+@pytest.mark.parametrize('step_s, budget_s, timed_passes, expected_ms', [
+    (0.03, 0.1, 3, 30.0),  # slow path: floor(budget / warm-up) passes after the warm-up
+    (0.5, 0.1, 1, 500.0),  # a pass longer than the whole budget: timed once (plus the warm-up)
+    (0.03, 1e-9, 1, 30.0),
+    (0.001, 0.05, None, 4.2),  # 20 passes fit in the budget: blocked_autorange(min_run_time=budget) measures
+])
+def test_latency_method_and_passes_are_the_documented_ones(monkeypatch, step_s, budget_s, timed_passes,
+                                                           expected_ms):
+    """measure_latency's documented rule, on a fake clock: which method measures, how many passes the slow path
+    times, the median it reports, and the thread count used (restored afterwards)."""
+    model = _ClockedModel(step_s)
+    monkeypatch.setattr(profile, 'time', types.SimpleNamespace(perf_counter=model.clock))
+    monkeypatch.setattr(profile, '_import_benchmark', lambda: types.SimpleNamespace(Timer=_FakeTimer))
+    _FakeTimer.made.clear()
+    threads = torch.get_num_threads()
+    latency = measure_latency(model, (1, 4, 4), threads=2, budget_s=budget_s)
+    assert latency == pytest.approx(expected_ms)
+    assert model.threads == {2} and torch.get_num_threads() == threads
+    if timed_passes is None:
+        timer, = _FakeTimer.made
+        assert timer.min_run_time == budget_s and timer.num_threads == 2 and model.passes == 2
+    else:
+        assert not _FakeTimer.made and model.passes == 1 + timed_passes
 
 
 def _cli(argv):

@@ -122,19 +122,33 @@ def test_auto_device_falls_back_to_cpu_with_a_warning(digits_npz, tmp_path):
     assert _final(tmp_path / 'r')['hardware'].startswith('CPU')
 
 
-def test_fit_micro_batch_shrinks_then_checkpoints():
+# timm's decay_batch_step from 128: 96, 64, 48, 32, 24, 16, 12, 8, 6, 4, 3, 2, 1 (two steps per power of two).
+@pytest.mark.parametrize('fits_without, fits_with, expected', [
+    # 8 still too big: checkpointing goes on (8 -> 6 would cross MIN_MICRO_BATCH) and 8 is tried again, and fits.
+    (6, 12, [(128, False), (96, False), (64, False), (48, False), (32, False), (24, False), (16, False),
+             (12, False), (8, False), (8, True)]),
+    # Checkpointing alone is not enough: shrinking goes on below 8, with checkpointing left on.
+    (2, 4, [(128, False), (96, False), (64, False), (48, False), (32, False), (24, False), (16, False),
+            (12, False), (8, False), (8, True), (6, True), (4, True)]),
+    # 48 fits: no checkpointing.
+    (48, 48, [(128, False), (96, False), (64, False), (48, False)]),
+])
+def test_fit_micro_batch_shrinks_then_checkpoints(fits_without, fits_with, expected):
+    """Micro-batches are tried in timm's decay_batch_step order from the batch size; gradient checkpointing is
+    switched on exactly once, when the next step would go below MIN_MICRO_BATCH, and the same size is retried."""
     calls = []
     checkpointing = []
 
     def probe(m):
-        calls.append(m)
-        limit = 12 if checkpointing else 6  # checkpointing lets larger micro-batches fit
-        if m > limit:
+        calls.append((m, bool(checkpointing)))
+        if m > (fits_with if checkpointing else fits_without):
             raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
 
     micro, ckpt = fit_micro_batch(probe, 128, lambda: checkpointing.append(True))
-    assert ckpt and micro <= 12 and calls[0] == 128 and calls == sorted(calls, reverse=True) or calls[-1] == micro
-    assert accumulation_steps(128, micro) * micro >= 128
+    assert calls == expected
+    assert micro == expected[-1][0] and ckpt == expected[-1][1]
+    assert checkpointing == ([True] if ckpt else [])
+    assert accumulation_steps(128, micro) == {8: 16, 4: 32, 48: 3}[micro]  # effective batch >= 128, never less
 
 
 def test_fit_micro_batch_does_not_hide_other_errors():

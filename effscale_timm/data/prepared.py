@@ -1,9 +1,12 @@
 """Prepared datasets: one uint8 ``.npz`` per dataset with a train / validation / test split and a SHA-256 checksum.
 
 The validation split is carved from the training images (stratified, fixed seed); the test split is left untouched
-and is only used for the final test top-1. The file is written atomically (temporary name, then ``os.replace``), so
-a killed preparation leaves no partial file; its checksum is stored beside it (``<file>.sha256``) and checked on
-every load.
+and is only used for the final test top-1. A source without a test split (a flat image folder ``root/class/img``)
+has one carved first, stratified, from all its images, with the validation fraction and its own seed stream; the
+validation split is then carved from the rest, so the three splits are disjoint.
+
+The file is written atomically (temporary name, then ``os.replace``), so a killed preparation leaves no partial file;
+its checksum is stored beside it (``<file>.sha256``) and checked on every load.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import io
 import logging
 import os
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -22,6 +25,7 @@ from .sources import SOURCES, DatasetError
 _logger = logging.getLogger(__name__)
 
 SPLIT_KEYS = ('x_train', 'y_train', 'x_val', 'y_val', 'x_test', 'y_test')
+TEST_SEED_STREAM = 1  # carve_validation(..., seed=(seed, TEST_SEED_STREAM)) carves a test split: not the val stream
 
 
 def sha256_file(path: os.PathLike, chunk: int = 1 << 22) -> str:
@@ -36,8 +40,10 @@ def checksum_path(path: os.PathLike) -> Path:
     return Path(str(path) + '.sha256')
 
 
-def carve_validation(y: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
-    """Boolean mask of a stratified validation subset: ``fraction`` of each class, chosen with ``seed``."""
+def carve_validation(y: np.ndarray, fraction: float, seed: Union[int, Sequence[int]] = 0) -> np.ndarray:
+    """Boolean mask of a stratified subset: ``fraction`` of each class (at least one image), chosen with ``seed``
+    (anything ``numpy.random.default_rng`` takes). Used for the validation split, and for the test split of a
+    source that has none."""
     if not 0 < fraction < 1:
         raise ValueError(f'val_fraction must be in (0, 1), got {fraction!r}')
     rng = np.random.default_rng(seed)
@@ -58,12 +64,15 @@ def prepare(dataset: str, out: os.PathLike, root: Optional[os.PathLike] = None, 
         out: the ``.npz`` path to write.
         root: where the source files are (or are downloaded to).
         image_size: the size ImageFolder images are resized to (other datasets keep their own size).
-        val_fraction: fraction of the training images carved out for validation.
-        seed: seed of the validation carve.
+        val_fraction: fraction of the training images carved out for validation (and of all images for the test
+            split, when the source has none).
+        seed: seed of the validation (and test) carve.
     """
     if dataset not in SOURCES:
         raise ValueError(f'dataset must be one of {sorted(SOURCES)}, got {dataset!r}')
     arrays = SOURCES[dataset](root=root, image_size=image_size)
+    if 'x_test' not in arrays:
+        arrays = _carve_test(dataset, arrays, val_fraction, seed)
     x, y = arrays['x_train'], arrays['y_train']
     val = carve_validation(y, val_fraction, seed)
     x_float = x[~val].astype(np.float64) / 255.0
@@ -83,6 +92,24 @@ def prepare(dataset: str, out: os.PathLike, root: Optional[os.PathLike] = None, 
     return out
 
 
+def _carve_test(dataset: str, arrays: Dict[str, np.ndarray], fraction: float, seed: int) -> Dict[str, np.ndarray]:
+    """Split a stratified test set (``fraction`` of each class) off a source that has none; logs that it did.
+
+    Raises:
+        DatasetError: a class has fewer than 3 images, too few for a training, validation and test image each.
+    """
+    x, y, classes = arrays['x_train'], arrays['y_train'], list(arrays['classes'])
+    counts = np.bincount(y, minlength=len(classes))
+    small = [f'{classes[c]} ({counts[c]})' for c in np.flatnonzero(counts < 3)]
+    if small:
+        raise DatasetError(f'{dataset}: no test split given, and classes {", ".join(small)} have fewer than 3 images, '
+                           f'too few to carve test, validation and training images from each')
+    test = carve_validation(y, fraction, (seed, TEST_SEED_STREAM))
+    _logger.info('%s has no test split: carved a stratified test split of %d images (%.0f%% of each class, seed %d)',
+                 dataset, test.sum(), 100 * fraction, seed)
+    return {**arrays, 'x_train': x[~test], 'y_train': y[~test], 'x_test': x[test], 'y_test': y[test]}
+
+
 def recorded_sha256(path: os.PathLike) -> str:
     """The SHA-256 recorded beside ``path`` when it was prepared."""
     return checksum_path(path).read_text().split()[0]
@@ -94,6 +121,17 @@ def verify(path: os.PathLike) -> bool:
     if not path.exists() or not checksum_path(path).exists():
         return False
     return recorded_sha256(path) == sha256_file(path)
+
+
+def remove_if_corrupt(path: os.PathLike) -> bool:
+    """Remove a prepared file (and its checksum) that fails its checksum, so the pipeline rebuilds it; True if so."""
+    path = Path(path)
+    if not path.exists() or verify(path):
+        return False
+    _logger.warning('%s fails its checksum; removing it so it is rebuilt', path)
+    path.unlink()
+    checksum_path(path).unlink(missing_ok=True)
+    return True
 
 
 def load_prepared(path: os.PathLike, check: bool = True) -> Dict[str, np.ndarray]:

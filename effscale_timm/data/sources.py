@@ -1,8 +1,10 @@
 """Dataset sources: read real datasets in their published formats into uint8 arrays.
 
 Every reader returns ``{'x_train', 'y_train', 'x_test', 'y_test', 'classes'}`` with images as uint8 N x C x H x W
-and labels as int64. A truncated or corrupt file raises :class:`DatasetError` naming the file. Downloads use
-torchvision's download helpers and happen only when the files are absent (tests never download).
+and labels as int64, except an image folder without a ``test/`` folder, which has no ``x_test``/``y_test``
+(:func:`effscale_timm.data.prepared.prepare` carves a stratified test split from its images). A truncated or corrupt
+file raises :class:`DatasetError` naming the file. Downloads use torchvision's download helpers and happen only when
+the files are absent (tests never download).
 """
 from __future__ import annotations
 
@@ -173,15 +175,21 @@ def _load_image(path: Path, size: int, mode: str) -> Optional[np.ndarray]:
 
 
 def imagefolder(root: os.PathLike, image_size: int, grayscale: bool = False) -> Dict[str, np.ndarray]:
-    """An ImageNet-style tree ``root/{train,test}/class/img`` (or ``root/class/img``, test carved later).
+    """An ImageNet-style tree ``root/train/class/img`` (+ ``root/test/class/img``), or a flat ``root/class/img``.
 
-    Every image is resized to ``image_size`` x ``image_size``. An unreadable image is skipped with a warning (the
-    documented behaviour for single bad images); a class folder with no readable image is an error.
+    Without a ``test/`` folder (a flat tree, where a class may be called ``test``, or ``train/`` alone) only
+    ``x_train``/``y_train`` are returned; ``prepare`` then carves a stratified test split. Every image is resized
+    to ``image_size`` x ``image_size``. An unreadable image is skipped with a warning (the documented behaviour for
+    single bad images); a class folder with no readable image is an error.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f'{root}: imagefolder root does not exist')
-    splits = {'train': root / 'train', 'test': root / 'test'} if (root / 'train').is_dir() else {'train': root}
+    splits = {'train': root}
+    if (root / 'train').is_dir():
+        splits = {'train': root / 'train'}
+        if (root / 'test').is_dir():
+            splits['test'] = root / 'test'
     classes = sorted(p.name for p in splits['train'].iterdir() if p.is_dir())
     if not classes:
         raise DatasetError(f'{splits["train"]}: no class folders (expected root/class/image files)')

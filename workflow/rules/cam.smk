@@ -8,11 +8,11 @@ rule cam:
         "logs/cam/{dataset}/{variant}.log",
     benchmark:
         "results/benchmarks/cam/{dataset}/{variant}.tsv"
-    params:
-        per_class=config.get("cam_per_class", 1),
-    threads: 1
     conda:
         "../../envs/cam.yaml"
+    threads: 1
+    params:
+        per_class=config.get("cam_per_class", 1),
     shell:
         "effscale cam --model {input.model} --data {input.data} --per-class {params.per_class} "
         "--threads {threads} --out {output} 2> {log}"

@@ -6,12 +6,14 @@ rule prepare:
         "logs/prepare/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare/{dataset}.tsv"
-    params:
-        root=lambda w: f"--root {config['dataset_root']}" if config.get("dataset_root") else "",
-        val=config.get("val_fraction", 0.1),
-        size=config["base_resolution"],
     conda:
         "../../envs/data.yaml"
+    params:
+        root=lambda w: (
+            f"--root {config['dataset_root']}" if config.get("dataset_root") else ""
+        ),
+        val=config.get("val_fraction", 0.1),
+        size=config["base_resolution"],
     shell:
         "effscale prepare --dataset {wildcards.dataset} --out {output.npz} {params.root} "
         "--image-size {params.size} --val-fraction {params.val} 2> {log}"

@@ -5,10 +5,10 @@ rule profile:
         "logs/profile/{dataset}/{variant}.log",
     benchmark:
         "results/benchmarks/profile/{dataset}/{variant}.tsv"
-    params:
-        args=profile_args,
-    threads: 1
     conda:
         "../../envs/profile.yaml"
+    threads: 1
+    params:
+        args=profile_args,
     shell:
         "effscale profile --variant {wildcards.variant} {params.args} --threads {threads} --out {output} 2> {log}"

@@ -11,16 +11,16 @@ rule train:
         "logs/train/{dataset}/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{dataset}/{variant}/seed{seed}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: config.get("threads", 2)
+    resources:
+        gpu=lambda w: gpus_per_train(),
+        mem_mb=config.get("train_mem_mb", 8000),
+        runtime=config.get("train_runtime_min", 60),
     params:
         args=train_args,
         out_dir=lambda w: f"results/runs/{w.dataset}/{w.variant}/seed{w.seed}",
-    threads: config.get("threads", 2)
-    resources:
-        gpu=GPU_PER_TRAIN,
-        mem_mb=config.get("train_mem_mb", 8000),
-        runtime=config.get("train_runtime_min", 60),
-    conda:
-        "../../envs/train.yaml"
     shell:
         "effscale train --variant {wildcards.variant} --seed {wildcards.seed} --data {input.data} "
         "--out-dir {params.out_dir} --threads {threads} {params.args} 2> {log}"
