@@ -11,6 +11,8 @@ import logging
 import os
 from pathlib import Path
 
+from .atomic import write_atomic
+
 _logger = logging.getLogger(__name__)
 
 OWNER_FILE = 'effscale-lock-owner.pid'
@@ -56,6 +58,5 @@ def clear_stale_locks(state_dir: os.PathLike = '.snakemake', pid: int = None) ->
             lock.unlink(missing_ok=True)
         _logger.warning('removed the locks of a Snakemake run (pid %d) that is no longer running; resuming', owner)
         removed = True
-    state_dir.mkdir(exist_ok=True)
-    owner_file.write_text(f'{pid}\n')
+    write_atomic(owner_file, f'{pid}\n'.encode())
     return removed

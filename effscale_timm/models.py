@@ -94,6 +94,8 @@ def variant_spec(name: str) -> VariantSpec:
 
 
 def _cfg(spec: VariantSpec, **kwargs) -> Dict[str, Any]:
+    """A variant's registered pretrained_cfg, as timm's ``efficientnet._cfg``: ImageNet input at the variant's
+    resolution (224 px base), 1000 classes, no weights (``url`` empty). :func:`_build` records the model's input."""
     px = spec.input_size()
     return {
         'url': '', 'num_classes': 1000, 'input_size': (3, px, px), 'pool_size': (math.ceil(px / 32),) * 2,
@@ -160,7 +162,7 @@ def scaled_efficientnet(
         dropout: float = 0.2,
         base_resolution: int = IMAGENET_BASE_RESOLUTION,
         **timm_kwargs,
-) -> EfficientNet:
+) -> nn.Module:
     """Build B0 scaled by any (depth, width, resolution) multipliers.
 
     Args:
@@ -243,6 +245,8 @@ def resolve_variant(name: str, depth: Optional[float] = None, width: Optional[fl
 
 
 def _register(name: str, spec: VariantSpec) -> None:
+    """Put ``name`` in timm's registry (entrypoint and pretrained_cfg): ``timm.create_model(name, **kwargs)`` then
+    builds ``VARIANTS[name]`` through :func:`_build`, so ``timm.list_models('effscale_*')`` lists it."""
     default_cfgs[name] = _cfg(spec)
 
     def entrypoint(pretrained: bool = False, **kwargs) -> nn.Module:

@@ -145,9 +145,11 @@ def test_cli_custom_variant_writes_json_atomically(tmp_path):
         run_cli(_cli(['--variant', 'proftest_custom', '--depth', '2', '--width', '1', '--resolution', '1',
                       '--no-latency']))
     b1 = run_cli(_cli(['--variant', 'effscale_b1', '--depth', '1.1', '--width', '1.0', '--resolution',
-                       repr(240 / 224), '--dropout', '0.5', '--base-resolution', '32', '--no-latency']))
+                       repr(240 / 224), '--base-resolution', '32', '--no-latency']))
     assert (b1['depth'], b1['input_size']) == (1.1, 36)  # a built-in name with its own multipliers: accepted
+    with pytest.raises(ValueError, match='already registered'):  # ... with another dropout: refused
+        run_cli(_cli(['--variant', 'effscale_b1', '--dropout', '0.5', '--no-latency']))
     with pytest.raises(ValueError, match='unknown variant'):
         run_cli(_cli(['--variant', 'proftest_nowhere', '--no-latency']))
-    with pytest.raises(ValueError, match='all of'):
-        run_cli(_cli(['--variant', 'proftest_half', '--depth', '2', '--no-latency']))
+    half = run_cli(_cli(['--variant', 'proftest_half', '--depth', '2', '--base-resolution', '32', '--no-latency']))
+    assert (half['depth'], half['width'], half['resolution']) == (2.0, 1.0, 1.0)  # a new name: B0's other axes
