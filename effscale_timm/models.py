@@ -27,7 +27,7 @@ from typing import Any, Dict, Optional
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import register_model
 from timm.models._efficientnet_builder import decode_arch_def, resolve_act_layer, resolve_bn_args, round_channels
-from timm.models.efficientnet import EfficientNet, _create_effnet
+from timm.models.efficientnet import _create_effnet
 from torch import nn
 
 from .scaling import check_multiplier, round_resolution

@@ -21,7 +21,7 @@ import logging
 import os
 import statistics
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import timm
 import torch
