@@ -46,6 +46,19 @@ def test_run_writes_metrics_model_and_final(uninterrupted):
     assert float(rows[-1]['train_loss']) < float(rows[0]['train_loss'])  # it learns
     state = torch.load(uninterrupted / 'model.pt', weights_only=False)
     assert state['variant'] == 'effscale_b0' and state['num_classes'] == 10 and state['in_chans'] == 1
+    assert final['final_train_loss'] == float(rows[-1]['train_loss'])
+    assert final['final_val_top1'] == float(rows[-1]['val_top1'])
+
+
+def test_run_keeps_per_image_test_predictions(uninterrupted, digits_npz):
+    import numpy as np
+    final = _final(uninterrupted)
+    with np.load(uninterrupted / 'test_predictions.npz') as p:
+        pred, label = p['pred'], p['label']
+    assert len(pred) == len(label) == final['test_samples']
+    with np.load(digits_npz) as d:  # the fixed test order: the first test images of the prepared file
+        assert np.array_equal(label, d['y_test'][:len(label)])
+    assert round(100 * float((pred == label).mean()), 3) == final['test_top1']
 
 
 def test_sigkill_then_same_command_resumes_to_identical_metrics(digits_npz, uninterrupted, tmp_path):

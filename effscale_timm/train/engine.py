@@ -7,8 +7,9 @@ folder read by a DataLoader. channels_last always, bf16 autocast on a GPU, fp32 
 ``torch.compile``. On a GPU the micro-batch is fitted to a memory budget and the effective batch kept by gradient
 accumulation (:mod:`effscale_timm.train.memory`).
 
-A run writes, in its output folder: ``metrics.csv`` (one row per epoch), ``model.pt`` (:mod:`effscale_timm.model_file`)
-and ``final.json`` (test top-1, best validation top-1, wall time, hardware, status). Epoch checkpoints
+A run writes, in its output folder: ``metrics.csv`` (one row per epoch), ``model.pt`` (:mod:`effscale_timm.model_file`),
+``final.json`` (test top-1, best and final validation top-1, final train loss and top-1, wall time, hardware, status)
+and ``test_predictions.npz`` (predicted and true class of every test image, for paired comparisons). Epoch checkpoints
 (:class:`~effscale_timm.train.state.TrainingState`) live in a folder keyed by the run's configuration, so the same
 command after a kill resumes.
 """
@@ -24,7 +25,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 import timm
@@ -209,8 +210,8 @@ def _write_metrics(path: Path, rows: List[Dict[str, Any]]) -> None:
     write_atomic(path, buf.getvalue().encode())
 
 
-def _result(run: _Run, status: str, error) -> Dict[str, Any]:
-    """``final.json``'s fields, test top-1 included when the run finished."""
+def _result(run: _Run, status: str, error) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+    """``final.json``'s fields (test top-1 included when the run finished) and the per-image test predictions."""
     cfg, state, model = run.cfg, run.state, run.state.model
     result = {'variant': cfg.variant, 'seed': cfg.seed, 'dataset': run.data.name, 'status': status,
               'error': error, 'test_top1': None,
@@ -221,13 +222,27 @@ def _result(run: _Run, status: str, error) -> Dict[str, Any]:
               'params': int(sum(p.numel() for p in model.parameters())), 'recipe': cfg.recipe,
               'batch_size': cfg.batch_size, 'micro_batch': run.step.micro_batch, 'run_key': run.run_key,
               'max_train_samples': cfg.max_train_samples, 'max_eval_samples': cfg.max_eval_samples}
+    if state.rows:
+        last = state.rows[-1]
+        result.update(final_train_loss=last['train_loss'], final_train_top1=last['train_top1'],
+                      final_val_top1=last['val_top1'])
+    predictions = {'pred': np.zeros(0, np.int64), 'label': np.zeros(0, np.int64)}
     if status == 'ok':
-        test = evaluate(state.eval_model, run.splits.test, run.autocast)
+        test = evaluate(state.eval_model, run.splits.test, run.autocast, keep_predictions=True)
         result['test_top1'] = round(test['top1'], 3)
         result['test_samples'] = run.splits.test.num_samples
+        predictions = {'pred': test['pred'], 'label': test['label']}
         _logger.info('%s seed %d: test top-1 %.2f%% on %d images, best val %.2f%%, %.0f s', cfg.variant, cfg.seed,
                      result['test_top1'], result['test_samples'], state.best_val, state.wall_s)
-    return result
+    return result, predictions
+
+
+def _write_predictions(path: Path, predictions: Dict[str, np.ndarray]) -> None:
+    """``test_predictions.npz``: int64 ``pred`` and ``label`` per test image, in the fixed test order (empty for
+    a failed run), so that runs can be compared image by image (paired tests)."""
+    buf = io.BytesIO()
+    np.savez(buf, pred=predictions['pred'], label=predictions['label'])
+    write_atomic(path, buf.getvalue())
 
 
 def train_run(cfg: RunConfig) -> Dict[str, Any]:
@@ -245,7 +260,8 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
     outcome = _train_epochs(run)
     if outcome['status'] == 'stopped':
         return outcome
-    result = _result(run, outcome['status'], outcome['error'])
+    result, predictions = _result(run, outcome['status'], outcome['error'])
+    _write_predictions(run.out_dir / 'test_predictions.npz', predictions)
     save_trained_model(run.out_dir / 'model.pt', run.state.eval_model, run.cfg.variant, run.spec, result['status'],
                        run.cfg.base_resolution, run.splits.mean, run.splits.std, run.data.classes)
     _write_metrics(run.out_dir / 'metrics.csv', run.state.rows)

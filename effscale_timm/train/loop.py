@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any, Callable, Dict, Iterable, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -129,14 +130,24 @@ def train_one_epoch(state: TrainingState, batches: Iterable, step: Step, desc: s
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Iterable, autocast: Callable) -> Dict[str, Any]:
-    """Loss and top-1 (percent) of ``model`` over ``batches``."""
+def evaluate(model: torch.nn.Module, batches: Iterable, autocast: Callable,
+             keep_predictions: bool = False) -> Dict[str, Any]:
+    """Loss and top-1 (percent) of ``model`` over ``batches``; with ``keep_predictions`` also ``pred`` and
+    ``label``, int64 arrays of the predicted and true class of every image in the batches' order."""
     model.eval()
-    loss_sum, correct, n = 0.0, 0, 0
+    loss_sum, correct, n, preds, labels = 0.0, 0, 0, [], []
     for x, y in batches:
         with autocast():
             out = model(x)
         loss_sum += F.cross_entropy(out.float(), y, reduction='sum').item()
-        correct += (out.argmax(1) == y).sum().item()
+        pred = out.argmax(1)
+        correct += (pred == y).sum().item()
         n += len(y)
-    return {'loss': loss_sum / max(n, 1), 'top1': 100.0 * correct / max(n, 1)}
+        if keep_predictions:
+            preds.append(pred.cpu())
+            labels.append(y.cpu())
+    result = {'loss': loss_sum / max(n, 1), 'top1': 100.0 * correct / max(n, 1)}
+    if keep_predictions:
+        result['pred'] = torch.cat(preds).numpy().astype(np.int64) if preds else np.zeros(0, np.int64)
+        result['label'] = torch.cat(labels).numpy().astype(np.int64) if labels else np.zeros(0, np.int64)
+    return result

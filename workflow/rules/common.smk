@@ -73,6 +73,9 @@ def profile_args(wildcards):
 
 
 RUN_FINALS = [f"{run_dir(v, s)}/final.json" for v in VARIANTS for s in SEEDS]
+RUN_PREDICTIONS = [
+    f"{run_dir(v, s)}/test_predictions.npz" for v in VARIANTS for s in SEEDS
+]
 PROFILES = [f"results/profile/{DATASET}/{v}.json" for v in VARIANTS]
 CAMS = [f"results/cam/{DATASET}/{v}.npz" for v in VARIANTS]
 REPORT_OUTPUTS = [

@@ -1,6 +1,7 @@
 rule report:
     input:
         runs=RUN_FINALS,
+        predictions=RUN_PREDICTIONS,  # read beside each final.json
         profiles=PROFILES,
         cams=CAMS,
     output:

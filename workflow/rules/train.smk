@@ -7,6 +7,7 @@ rule train:
         final="results/runs/{dataset}/{variant}/seed{seed}/final.json",
         metrics="results/runs/{dataset}/{variant}/seed{seed}/metrics.csv",
         model="results/runs/{dataset}/{variant}/seed{seed}/model.pt",
+        predictions="results/runs/{dataset}/{variant}/seed{seed}/test_predictions.npz",
     log:
         "logs/train/{dataset}/{variant}/seed{seed}.log",
     benchmark:
