@@ -57,6 +57,8 @@ STAGES = {
                 lambda: _module_stage('profile')),
     'cam': ('Grad-CAM maps of a trained model on fixed test images', lambda: _module_stage('cam')),
     'report': ('table1.md, accuracy_vs_flops.png, cams.png and the verdict', lambda: _module_stage('report')),
+    'choose-lr': ('choose a variant\'s learning rate on validation from its lr_sweep runs',
+                  lambda: _module_stage('lr_sweep')),
 }
 
 

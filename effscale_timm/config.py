@@ -230,6 +230,8 @@ def _check_run(config: Dict[str, Any]) -> None:
         raise ConfigError(f'seeds: must not repeat a seed, got {seeds!r}')
     if not re.match(DEVICE_PATTERN, str(config.get('device', 'auto'))):
         raise ConfigError(f'device: must be auto, cpu or cuda[:N], got {config["device"]!r}')
+    if config.get('lr_sweep') and config.get('lr') is not None:
+        raise ConfigError('lr_sweep: give either lr or lr_sweep, not both (the sweep chooses lr per variant)')
     if config.get('recipe', 'fast') not in RECIPES:
         raise ConfigError(f'recipe: must be one of {", ".join(sorted(RECIPES))}, got {config["recipe"]!r}')
 

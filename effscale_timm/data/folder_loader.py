@@ -69,6 +69,7 @@ class FolderData:
         if not self.classes:
             raise DatasetError(f'{self.folders["train"]}: no class folders')
         self.in_chans = 3
+        self.native_size = None  # images keep their own sizes; timm's transforms resize them per variant
         self.name = f'imagefolder:{self.root.name}'
 
     def digest(self) -> str:

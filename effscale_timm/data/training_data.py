@@ -29,6 +29,7 @@ class PreparedData:
         self.classes: List[str] = [str(c) for c in self.arrays['classes']]
         self.in_chans = int(self.arrays['x_train'].shape[1])
         self.name = str(self.arrays['dataset'])
+        self.native_size = int(self.arrays['x_train'].shape[-1])  # the stored side; variants resize from it
 
     def digest(self) -> str:
         """The SHA-256 recorded when the file was prepared (and just verified)."""

@@ -38,6 +38,7 @@ from timm.utils import ModelEmaV3
 from ..atomic import write_atomic
 from ..data.splits import Splits
 from ..data.training_data import open_training_data
+from ..lr_sweep import read_lr
 from ..model_file import save_trained_model
 from ..models import VariantSpec, resolve_variant
 from .checkpoint import load_latest, save_checkpoint
@@ -117,7 +118,7 @@ def _setup(cfg: RunConfig) -> _Run:
     spec = resolve_variant(cfg.variant, cfg.depth, cfg.width, cfg.resolution, cfg.dropout,
                            note='custom (effscale train)')
     cfg = dataclasses.replace(cfg, depth=spec.depth, width=spec.width, resolution=spec.resolution,
-                              dropout=spec.dropout)
+                              dropout=spec.dropout, lr=read_lr(cfg.lr_from) if cfg.lr_from else cfg.lr)
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -221,6 +222,9 @@ def _result(run: _Run, status: str, error) -> Tuple[Dict[str, Any], Dict[str, np
               'input_size': int(model.pretrained_cfg['input_size'][-1]),
               'params': int(sum(p.numel() for p in model.parameters())), 'recipe': cfg.recipe,
               'batch_size': cfg.batch_size, 'micro_batch': run.step.micro_batch, 'run_key': run.run_key,
+              'lr': state.optimizer.param_groups[0].get('initial_lr', cfg.lr),
+              'lr_source': 'lr_sweep' if cfg.lr_from else ('config' if cfg.lr is not None else 'recipe'),
+              'native_size': run.data.native_size,
               'max_train_samples': cfg.max_train_samples, 'max_eval_samples': cfg.max_eval_samples}
     if state.rows:
         last = state.rows[-1]

@@ -53,6 +53,8 @@ class RunConfig:
     max_train_samples: Optional[int] = _opt(None, 'train on a fixed subset (demos)')
     max_eval_samples: Optional[int] = _opt(None, 'validate and test on a fixed subset (demos)')
     lr: Optional[float] = _opt(None, "learning rate (default: the recipe's lr_per_256 x batch / 256)")
+    lr_from: Optional[str] = _opt(None, 'read the learning rate from this file (written by `effscale choose-lr` from '
+                                        'an lr_sweep)', config=False, key=False)
     micro_batch: Optional[int] = _opt(None, 'fix the micro-batch (default: the whole batch on CPU, fitted to memory '
                                             'on GPU)')
     memory_budget_gib: Optional[float] = _opt(None, 'GPU memory budget in GiB (default: the whole GPU)')
@@ -81,6 +83,8 @@ class RunConfig:
                 raise ValueError(f'{name} must be a positive whole number, got {value!r}')
         if not re.match(DEVICE_PATTERN, str(self.device)):
             raise ValueError(f'device must be auto, cpu or cuda[:N], got {self.device!r}')
+        if self.lr is not None and self.lr_from:
+            raise ValueError('give either lr or lr_from, not both')
         if self.recipe not in RECIPES:
             raise ValueError(f'recipe must be one of {sorted(RECIPES)}, got {self.recipe!r}')
 

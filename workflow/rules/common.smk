@@ -63,6 +63,35 @@ def train_args(wildcards):
     return " ".join(shlex.quote(a) for a in args)
 
 
+LR_SWEEP = config.get("lr_sweep")
+
+
+def lr_text(lr):
+    """A rate as it appears in sweep paths (and is parsed back by --lr): repr of the float."""
+    return repr(float(lr))
+
+
+def sweep_finals(variant):
+    return [
+        f"results/sweep/{DATASET}/{variant}/lr{lr_text(lr)}/final.json"
+        for lr in LR_SWEEP["rates"]
+    ]
+
+
+def chosen_lr(wildcards):
+    """The train job's chosen-rate file when the config sweeps rates, else nothing."""
+    return (
+        f"results/sweep/{DATASET}/{wildcards.variant}/chosen.json" if LR_SWEEP else []
+    )
+
+
+def sweep_args(wildcards):
+    """`effscale train` arguments of a sweep run: the study's, with lr_sweep.epochs epochs."""
+    short = dict(config, epochs=LR_SWEEP["epochs"])
+    args = config_to_args(short, variant_specs()[wildcards.variant])
+    return " ".join(shlex.quote(a) for a in args)
+
+
 def profile_args(wildcards):
     """`effscale profile` arguments: the variant's multipliers at the dataset's classes, channels and base."""
     num_classes, in_chans = dataset_shape(config)
@@ -88,4 +117,5 @@ REPORT_OUTPUTS = [
 wildcard_constraints:
     variant=NAME_PATTERN.strip("^$"),
     seed=r"\d+",
+    lr=r"[0-9.e+-]+",
     dataset=r"[a-z0-9_]+",

@@ -3,6 +3,7 @@
 rule train:
     input:
         data=PREPARED,
+        lr=chosen_lr,
     output:
         final="results/runs/{dataset}/{variant}/seed{seed}/final.json",
         metrics="results/runs/{dataset}/{variant}/seed{seed}/metrics.csv",
@@ -22,6 +23,7 @@ rule train:
     params:
         args=train_args,
         out_dir=lambda w: f"results/runs/{w.dataset}/{w.variant}/seed{w.seed}",
+        lr_from=lambda w, input: f"--lr-from {input.lr}" if input.lr else "",
     shell:
         "effscale train --variant {wildcards.variant} --seed {wildcards.seed} --data {input.data} "
-        "--out-dir {params.out_dir} --threads {threads} {params.args} 2> {log}"
+        "--out-dir {params.out_dir} --threads {threads} {params.args} {params.lr_from} 2> {log}"
