@@ -1,0 +1,62 @@
+"""Estimate the GPU time of a study config from measured multiply-adds and one measured B0 throughput.
+
+    python benchmarks/study_cost.py --config config/full.yaml [--b0-img-per-s 4562 --b0-px 224] [--train-images 54000]
+
+Method (an estimate, not a measurement): each variant's fvcore MACs (conv + linear) at the config's base are
+counted on the CPU; its training throughput is taken as the measured B0 throughput scaled by B0's MACs over the
+variant's (the default, 4,562 img/s, is plain timm B0 at 224 px, batch 256, bf16, channels_last on one H100, from
+the project's reference facts). Evaluation (validation every epoch, test once) is counted as a third of a training
+image. Small inputs are launch-bound on a GPU, so the estimate is optimistic there; measure with
+benchmarks/gpu_suite.py where a GPU is at hand.
+"""
+import argparse
+
+import yaml
+
+from effscale_timm.config import dataset_shape, resolve_variants, validate_config
+from effscale_timm.flops import count_scaled_macs
+from effscale_timm.scaling import round_resolution
+
+EVAL_COST = 1 / 3  # a forward pass is about a third of a training step
+
+
+def variant_rows(config, b0_img_per_s, b0_macs):
+    classes, in_chans = dataset_shape(config)
+    for name, spec in resolve_variants(config).items():
+        px = round_resolution(spec['resolution'], config['base_resolution'])
+        macs = count_scaled_macs(spec['depth'], spec['width'], px, classes, in_chans)['conv_linear']
+        yield name, px, macs, b0_img_per_s * b0_macs / macs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--config', default='config/full.yaml')
+    ap.add_argument('--schema', default='workflow/schemas/config.schema.yaml')
+    ap.add_argument('--base-resolution', type=int, default=None, help="override the config's base")
+    ap.add_argument('--b0-img-per-s', type=float, default=4562.0, help='measured B0 training img/s')
+    ap.add_argument('--b0-px', type=int, default=224, help='input size of that measurement')
+    ap.add_argument('--train-images', type=int, default=54000, help='training images per epoch')
+    ap.add_argument('--eval-images', type=int, default=6000 + 10000, help='validation + test images')
+    args = ap.parse_args()
+    config = validate_config(yaml.safe_load(open(args.config)), args.schema)
+    config['base_resolution'] = args.base_resolution or config['base_resolution']
+    b0_macs = count_scaled_macs(1.0, 1.0, args.b0_px, 1000, 3)['conv_linear']
+    seeds, epochs, sweep = len(config['seeds']), config['epochs'], config.get('lr_sweep')
+    print(f'# Estimated cost of {args.config} (base {config["base_resolution"]} px): B0 at {args.b0_px} px = '
+          f'{args.b0_img_per_s:,.0f} img/s scaled by MACs\n')
+    print('| variant | px | GMACs | est. img/s | runs | GPU hours |')
+    print('|---|---|---|---|---|---|')
+    total = 0.0
+    for name, px, macs, ips in variant_rows(config, args.b0_img_per_s, b0_macs):
+        images = seeds * epochs * (args.train_images + EVAL_COST * args.eval_images)
+        if sweep:
+            images += len(sweep['rates']) * sweep['epochs'] * (args.train_images + EVAL_COST * args.eval_images)
+        hours = images / ips / 3600
+        total += hours
+        runs = f'{seeds} x {epochs} ep' + (f' + {len(sweep["rates"])} x {sweep["epochs"]} ep sweep' if sweep else '')
+        print(f'| {name} | {px} | {macs / 1e9:.3f} | {ips:,.0f} | {runs} | {hours:.2f} |')
+    print(f'| **total** | | | | | **{total:.1f}** |')
+
+
+if __name__ == '__main__':
+    main()
