@@ -195,3 +195,12 @@ def test_device_batches_augment_reproducibly(digits_npz):
     assert sum(len(y) for _, y in evals) == len(data['y_test'])  # evaluation sees every image once
     x, _ = next(iter(evals))
     assert abs(float(x.mean())) < 0.5  # normalised with the training mean and std
+
+
+def test_image_folder_keeps_its_native_pixels_up_to_the_largest_input(tmp_path):
+    """Real pixels: stored at the images' own side when the variants need more, capped when they need less."""
+    write_flat_folder(tmp_path / 'imgs', {'a': 6, 'b': 6}, size=(40, 48))
+    big = load_prepared(prepare('imagefolder', tmp_path / 'big.npz', root=tmp_path / 'imgs', image_size=64))
+    assert big['x_train'].shape[-2:] == (48, 48) and int(big['native_size']) == 48
+    small = load_prepared(prepare('imagefolder', tmp_path / 'small.npz', root=tmp_path / 'imgs', image_size=32))
+    assert small['x_train'].shape[-2:] == (32, 32) and int(small['native_size']) == 48

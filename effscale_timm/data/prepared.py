@@ -82,7 +82,8 @@ def prepare(dataset: str, out: os.PathLike, root: Optional[os.PathLike] = None, 
     buf = io.BytesIO()
     np.savez(buf, x_train=x[~val], y_train=y[~val], x_val=x[val], y_val=y[val], x_test=arrays['x_test'],
              y_test=arrays['y_test'], classes=np.asarray(arrays['classes']), mean=mean.astype(np.float32),
-             std=std.astype(np.float32), dataset=np.asarray(dataset))
+             std=std.astype(np.float32), dataset=np.asarray(dataset),
+             native_size=np.asarray(int(arrays.get('native_size', x.shape[-1]))))
     data = buf.getvalue()
     # The checksum is written first: a kill between the two leaves no .npz, so the rule reruns.
     write_atomic(checksum_path(out), f'{hashlib.sha256(data).hexdigest()}  {out.name}\n'.encode())

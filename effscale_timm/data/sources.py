@@ -174,6 +174,19 @@ def _load_image(path: Path, size: int, mode: str) -> Optional[np.ndarray]:
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
+def _largest_side(paths) -> Optional[int]:
+    """The largest side in pixels among the readable images (headers only); None when none is readable."""
+    from PIL import Image
+    sides = []
+    for p in paths:
+        try:
+            with Image.open(p) as img:
+                sides.append(max(img.size))
+        except Exception:  # noqa: BLE001 - unreadable images are skipped (and warned about) when loaded
+            continue
+    return max(sides) if sides else None
+
+
 def imagefolder(root: os.PathLike, image_size: int, grayscale: bool = False) -> Dict[str, np.ndarray]:
     """An ImageNet-style tree ``root/train/class/img`` (+ ``root/test/class/img``), or a flat ``root/class/img``.
 
@@ -181,6 +194,10 @@ def imagefolder(root: os.PathLike, image_size: int, grayscale: bool = False) -> 
     ``x_train``/``y_train`` are returned; ``prepare`` then carves a stratified test split. Every image is resized
     to ``image_size`` x ``image_size``. An unreadable image is skipped with a warning (the documented behaviour for
     single bad images); a class folder with no readable image is an error.
+
+    Real pixels: ``image_size`` is a cap (the largest input any variant needs); images are stored at their largest
+    native side when that is smaller, so resolution-scaled variants see every real pixel there is, and
+    ``native_size`` records that side.
     """
     root = Path(root)
     if not root.is_dir():
@@ -194,12 +211,16 @@ def imagefolder(root: os.PathLike, image_size: int, grayscale: bool = False) -> 
     if not classes:
         raise DatasetError(f'{splits["train"]}: no class folders (expected root/class/image files)')
     mode = 'L' if grayscale else 'RGB'
-    out: Dict[str, object] = {'classes': classes}
+    files = {(split, cls): sorted(p for p in (folder / cls).glob('*') if p.suffix.lower() in IMAGE_EXTENSIONS)
+             for split, folder in splits.items() for cls in classes}
+    native = _largest_side([p for ps in files.values() for p in ps])
+    size = min(image_size, native) if native else image_size
+    _logger.info('imagefolder %s: largest image side %s px, stored at %d px (cap %d)', root, native, size, image_size)
+    out: Dict[str, object] = {'classes': classes, 'native_size': native or size}
     for split, folder in splits.items():
         xs, ys = [], []
         for label, cls in enumerate(classes):
-            files = sorted(p for p in (folder / cls).glob('*') if p.suffix.lower() in IMAGE_EXTENSIONS)
-            images = [a for a in (_load_image(p, image_size, mode) for p in files) if a is not None]
+            images = [a for a in (_load_image(p, size, mode) for p in files[split, cls]) if a is not None]
             if not images:
                 raise DatasetError(f'{folder / cls}: no readable images')
             xs.extend(images)

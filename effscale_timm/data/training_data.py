@@ -29,7 +29,8 @@ class PreparedData:
         self.classes: List[str] = [str(c) for c in self.arrays['classes']]
         self.in_chans = int(self.arrays['x_train'].shape[1])
         self.name = str(self.arrays['dataset'])
-        self.native_size = int(self.arrays['x_train'].shape[-1])  # the stored side; variants resize from it
+        # the images' own side (before any resize at preparation); a variant with a larger input is upsampled
+        self.native_size = int(self.arrays.get('native_size', self.arrays['x_train'].shape[-1]))
 
     def digest(self) -> str:
         """The SHA-256 recorded when the file was prepared (and just verified)."""

@@ -18,6 +18,7 @@ from effscale_timm.config import (
 from effscale_timm.data.prepared import remove_if_corrupt
 from effscale_timm.locks import clear_stale_locks
 from effscale_timm.models import NAME_PATTERN
+from effscale_timm.scaling import round_resolution
 from effscale_timm.train.options import config_to_args
 
 try:
@@ -51,6 +52,14 @@ def gpus_per_train():
 
         return int(torch.cuda.is_available())
     return int(device.startswith("cuda"))
+
+
+def largest_input():
+    """The largest input side any variant needs: image folders are stored up to it (never above their own size)."""
+    base = config["base_resolution"]
+    return max(
+        round_resolution(s["resolution"], base) for s in variant_specs().values()
+    )
 
 
 def run_dir(variant, seed):

@@ -13,7 +13,7 @@ rule prepare:
             f"--root {config['dataset_root']}" if config.get("dataset_root") else ""
         ),
         val=config.get("val_fraction", 0.1),
-        size=config["base_resolution"],
+        size=lambda w: largest_input(),
     shell:
         "effscale prepare --dataset {wildcards.dataset} --out {output.npz} {params.root} "
         "--image-size {params.size} --val-fraction {params.val} 2> {log}"
