@@ -4,12 +4,21 @@ Paper: `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
 (Tan & Le, 2019), Figure 7 compares class activation maps of B0 scaled by depth, width, resolution and compound
 scaling on the same images. Grad-CAM: Selvaraju et al., arXiv:1610.02391, via ``pytorch-grad-cam``.
 
-Target layer. timm's last convolution (``conv_head``) sees the input downsampled 32 times, so at 32 px its map is
-1 x 1 and every CAM is constant. :func:`select_target_layer` runs one dry forward pass with hooks on every stage
-``model.blocks[i]`` and on the head (``bn2``, after ``conv_head``) and picks the *last* of them whose feature map is
-at least ``min_size`` x ``min_size`` (4 x 4 by default): at 224 px that is the head (7 x 7, the usual Grad-CAM
-layer); at 32 px it is ``blocks.2`` (4 x 4, stride 8); a 64 px resolution-scaled model uses ``blocks.4``. The layer
-chosen for each model is stored with its maps.
+Target layer: one stage for every variant of a study. Maps are compared across variants, so they must come from the same
+layer: a stage at a fixed output stride. The candidates are the end of each stride (timm's ``feature_info`` stages
+``blocks.0``, ``blocks.1``, ``blocks.2``, ``blocks.4``, ``blocks.6`` at strides 2, 4, 8, 16, 32) and the head (``bn2``,
+after ``conv_head``, stride 32). :func:`select_stage` picks the *deepest* candidate whose map for B0 at the study's
+*base* resolution is at least ``min_size`` x ``min_size`` (2 x 2 by default). Depth and width scaling do not change a
+stage's stride, and the base resolution is the same for every variant of a study (it is stored in each ``model.pt``), so
+every variant gets the same stage: at base 32 px (CIFAR) that is ``blocks.4`` (stride 16: B0 2 x 2, the 40 px compound
+model 3 x 3, a 64 px resolution-scaled model 4 x 4); from base 64 px on it is the head (B0 4 x 4 at base 128 px, 7 x 7
+at 224 px, the usual Grad-CAM layer of the paper's Figure 7). Why the deepest: the deeper the layer, the more
+class-specific its features (the reason Grad-CAM uses the last convolution); why at least 2 x 2: a 1 x 1 map (the head
+at 32 px) carries no spatial information and every map is constant. A variant with a resolution multiplier below 1 may
+get a smaller map than B0's there. ``effscale cam --stage`` names the stage outright; ``--base-resolution`` chooses it
+for another base. The CAM file stores the layer (``target_layer``), its output stride (``target_stride``), its map size
+at the variant's input (``feature_size``) and the rule that chose it (``stage_rule``); :func:`cam_grid` refuses files
+made at different layers.
 
 Images are the first ``per_class`` test images of every class (the same for every variant), resized to the model's
 input size (bilinear, no antialias) and normalized as in training; the target is the predicted class. Maps are in
@@ -33,10 +42,11 @@ from .atomic import write_atomic
 from .data.transforms import ModelInput
 from .model_file import load_trained_model
 
-__all__ = ['load_trained_model', 'load_test_split', 'pick_images', 'preprocess', 'select_target_layer',
-           'grad_cam', 'compute_cams', 'save_cam', 'load_cam', 'cam_grid', 'add_arguments', 'run_cli']
+__all__ = ['load_trained_model', 'load_test_split', 'pick_images', 'preprocess', 'candidate_layers',
+           'feature_map_sizes', 'select_stage', 'layer_by_name', 'grad_cam', 'compute_cams', 'save_cam', 'load_cam',
+           'cam_grid', 'add_arguments', 'run_cli']
 
-MIN_MAP_SIZE = 4
+MIN_MAP_SIZE = 2  # smallest map (per side) of the Grad-CAM layer for B0 at the base resolution
 FLAT_EPS = 1e-6  # a map whose max - min is below this carries no spatial information
 
 
@@ -80,25 +90,24 @@ def preprocess(images: np.ndarray, input_size: int, mean: Sequence[float], std: 
     return ModelInput(input_size, mean, std)(torch.from_numpy(np.ascontiguousarray(images)))
 
 
-def _candidate_layers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
-    layers = [(f'blocks.{i}', block) for i, block in enumerate(model.blocks)]
+def candidate_layers(model: nn.Module) -> List[Tuple[str, nn.Module, int]]:
+    """``(name, module, output stride)`` of the last stage of each stride (timm's ``feature_info``) and of the head
+    (``bn2``), shallow to deep."""
+    modules = dict(model.named_modules())
+    layers = [(info['module'], modules[info['module']], int(info['reduction'])) for info in model.feature_info]
     if hasattr(model, 'bn2'):
-        layers.append(('bn2', model.bn2))
+        layers.append(('bn2', model.bn2, layers[-1][2]))
     return layers
 
 
 @torch.no_grad()
-def select_target_layer(model: nn.Module, input_size: int, in_chans: int,
-                        min_size: int = MIN_MAP_SIZE) -> Tuple[str, nn.Module, Tuple[int, int]]:
-    """The last stage (or the head) whose feature map is at least ``min_size`` x ``min_size`` at ``input_size``.
-
-    Returns:
-        ``(name, module, (height, width) of its map)``; the first stage when none is that large.
-    """
+def feature_map_sizes(model: nn.Module, input_size: int, in_chans: int) -> Dict[str, Tuple[int, int]]:
+    """``{name: (height, width)}`` of every :func:`candidate_layers` map at ``input_size``, by one dry forward pass
+    (the model's train/eval mode is kept)."""
     shapes: Dict[str, Tuple[int, int]] = {}
-    candidates = _candidate_layers(model)
     handles = [module.register_forward_hook(
-        lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[-2:]))) for name, module in candidates]
+        lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(int(s) for s in out.shape[-2:])))
+        for name, module, _ in candidate_layers(model)]
     was_training = model.training
     try:
         model.eval()
@@ -107,9 +116,37 @@ def select_target_layer(model: nn.Module, input_size: int, in_chans: int,
         for h in handles:
             h.remove()
         model.train(was_training)
-    large = [(name, module) for name, module in candidates if min(shapes[name]) >= min_size]
-    name, module = large[-1] if large else candidates[0]
-    return name, module, shapes[name]
+    return shapes
+
+
+def select_stage(model: nn.Module, base_resolution: int, in_chans: int,
+                 min_size: int = MIN_MAP_SIZE) -> Tuple[str, int, str]:
+    """The study's Grad-CAM layer: the deepest candidate whose map at ``base_resolution`` (B0's input: strides do
+    not depend on depth or width, so any variant of the study gives the same answer) is at least ``min_size`` per side.
+
+    Returns:
+        ``(name, output stride, the rule and its outcome as one line of text)``.
+
+    Raises:
+        ValueError: no candidate is that large at ``base_resolution``.
+    """
+    sizes = feature_map_sizes(model, int(base_resolution), in_chans)
+    large = [(name, stride) for name, _, stride in candidate_layers(model) if min(sizes[name]) >= min_size]
+    if not large:
+        raise ValueError(f'no layer has a map of at least {min_size} x {min_size} at {base_resolution} px: {sizes}')
+    name, stride = large[-1]
+    h, w = sizes[name]
+    rule = (f'deepest layer whose map for B0 at the base resolution {int(base_resolution)} px is at least '
+            f'{min_size} x {min_size}: {name} (stride {stride}, {h} x {w} there)')
+    return name, stride, rule
+
+
+def layer_by_name(model: nn.Module, name: str) -> Tuple[nn.Module, int]:
+    """``(module, output stride)`` of the candidate layer ``name``; ``ValueError`` naming the candidates if unknown."""
+    layers = {n: (module, stride) for n, module, stride in candidate_layers(model)}
+    if name not in layers:
+        raise ValueError(f'stage must be one of {list(layers)}, got {name!r}')
+    return layers[name]
 
 
 def _grad_cam_classes():
@@ -158,8 +195,9 @@ def _unique_label(variant: str, path: os.PathLike, taken: Dict[str, Any]) -> str
 
 
 def compute_cams(model_paths: Sequence[os.PathLike], data_path: os.PathLike, per_class: int = 1, seed: int = 0,
-                 device: str = 'cpu', batch_size: int = 32, min_size: int = MIN_MAP_SIZE) -> Dict[str, Any]:
-    """Grad-CAM maps of several trained models on the same test images.
+                 device: str = 'cpu', batch_size: int = 32, stage: Optional[str] = None,
+                 base_resolution: Optional[int] = None, min_size: int = MIN_MAP_SIZE) -> Dict[str, Any]:
+    """Grad-CAM maps of several trained models on the same test images, all at the same layer.
 
     Args:
         model_paths: ``model.pt`` files (see :func:`load_trained_model`).
@@ -168,45 +206,71 @@ def compute_cams(model_paths: Sequence[os.PathLike], data_path: os.PathLike, per
         seed: 0 = the first images of each class; otherwise a seeded random pick (see :func:`pick_images`).
         device: where the models run.
         batch_size: images per Grad-CAM pass.
-        min_size: smallest feature map (pixels per side) accepted for the target layer.
+        stage: the layer (a :func:`candidate_layers` name such as ``'blocks.4'``); default: :func:`select_stage`.
+        base_resolution: the base resolution :func:`select_stage` chooses from; default: each model file's own.
+        min_size: smallest map (pixels per side at the base resolution) :func:`select_stage` accepts.
 
     Returns:
         ``images`` (N, C, H, W uint8, native size), ``labels``, ``indices`` (into the test split), ``classes``,
-        ``variants`` (labels in input order) and per variant dicts ``preds`` (N,), ``cams`` (N, H, W float32 in
-        [0, 1] at the native size), ``flat`` (N, bool: map without spatial information), ``target_layers``,
-        ``feature_sizes``, ``input_sizes``, ``model_paths``; plus per_class and seed.
+        ``variants`` (labels in input order), ``stage_rule`` (how the layer was chosen) and per variant dicts
+        ``preds`` (N,), ``cams`` (N, H, W float32 in [0, 1] at the native size), ``flat`` (N, bool: map without
+        spatial information), ``target_layers`` (the same for every variant), ``target_strides``,
+        ``feature_sizes`` (the layer's map at the variant's input), ``input_sizes``, ``model_paths``; plus
+        per_class and seed.
+
+    Raises:
+        ValueError: the models would get different layers (model files of different base resolutions; pass
+            ``stage`` or ``base_resolution``).
     """
     split = load_test_split(data_path)
     indices = pick_images(split['y_test'], per_class, seed)
     images, labels = split['x_test'][indices], split['y_test'][indices].astype(np.int64)
     result: Dict[str, Any] = {
         'images': images, 'labels': labels, 'indices': indices, 'classes': split['classes'], 'variants': [],
-        'preds': {}, 'cams': {}, 'flat': {}, 'target_layers': {}, 'feature_sizes': {}, 'input_sizes': {},
-        'model_paths': {}, 'per_class': per_class, 'seed': seed,
+        'preds': {}, 'cams': {}, 'flat': {}, 'target_layers': {}, 'target_strides': {}, 'feature_sizes': {},
+        'input_sizes': {}, 'model_paths': {}, 'per_class': per_class, 'seed': seed, 'stage_rule': '',
     }
     for path in model_paths:
-        _add_variant(result, path, images, split, device, batch_size, min_size)
+        _add_variant(result, path, images, split, device, batch_size, dict(
+            stage=stage, base_resolution=base_resolution, min_size=min_size))
     return result
 
 
+def _choose_layer(model: nn.Module, meta: Dict[str, Any], stage: Optional[str], base_resolution: Optional[int],
+                  min_size: int) -> Tuple[str, nn.Module, int, str]:
+    """``(name, module, stride, rule)``: ``stage`` when named, else :func:`select_stage` at the base resolution."""
+    if stage is not None:
+        module, stride = layer_by_name(model, stage)
+        return stage, module, stride, f'named: {stage} (stride {stride})'
+    base = int(base_resolution or meta['base_resolution'])
+    name, stride, rule = select_stage(model, base, meta['in_chans'], min_size)
+    return name, layer_by_name(model, name)[0], stride, rule
+
+
 def _add_variant(result: Dict[str, Any], path: os.PathLike, images: np.ndarray, split: Dict[str, Any], device: str,
-                 batch_size: int, min_size: int) -> None:
+                 batch_size: int, stage_args: Dict[str, Any]) -> None:
     """Load one model and add its predictions and maps to a :func:`compute_cams` result."""
     model, meta = load_trained_model(path, device)
     if meta['in_chans'] != images.shape[1]:
         raise ValueError(f'{path} takes {meta["in_chans"]} channels, the dataset has {images.shape[1]}')
     px = int(meta['input_size'])
     x = preprocess(images, px, meta.get('mean', split['mean']), meta.get('std', split['std']))
-    name, layer, feature = select_target_layer(model, px, meta['in_chans'], min_size)
+    name, layer, stride, rule = _choose_layer(model, meta, **stage_args)
+    earlier = set(result['target_layers'].values()) - {name}
+    if earlier:
+        raise ValueError(f'{path} gets layer {name} ({rule}), earlier models {sorted(earlier)}: maps at different '
+                         f'layers are not comparable; pass stage= or base_resolution=')
     preds = _predict(model, x, batch_size)
     maps = _to_display(grad_cam(model, layer, x, preds, batch_size), tuple(images.shape[-2:]))
     label = _unique_label(meta['variant'], path, result['preds'])
     result['variants'].append(label)
+    result['stage_rule'] = result['stage_rule'] or rule
     result['preds'][label] = preds
     result['cams'][label] = maps
     result['flat'][label] = (maps.max(axis=(1, 2)) - maps.min(axis=(1, 2))) < FLAT_EPS
     result['target_layers'][label] = name
-    result['feature_sizes'][label] = tuple(int(s) for s in feature)
+    result['target_strides'][label] = stride
+    result['feature_sizes'][label] = feature_map_sizes(model, px, meta['in_chans'])[name]
     result['input_sizes'][label] = px
     result['model_paths'][label] = str(path)
 
@@ -214,8 +278,10 @@ def _add_variant(result: Dict[str, Any], path: os.PathLike, images: np.ndarray, 
 def save_cam(path: os.PathLike, result: Dict[str, Any], variant: Optional[str] = None) -> Path:
     """Write one variant of a :func:`compute_cams` result as an ``.npz`` (atomically).
 
-    Keys: images, labels, indices, classes, variant, pred, cam, flat, target_layer, feature_size, input_size,
-    model_path, per_class, seed.
+    Keys: images, labels, indices, classes, variant, pred, cam, flat, target_layer (the Grad-CAM layer, the same
+    for every variant of a study), target_stride (its output stride; 0 when the result does not say),
+    stage_rule (how the layer was chosen; '' when the result does not say), feature_size (the layer's map at the
+    variant's input), input_size, model_path, per_class, seed.
     """
     if variant is None:
         if len(result['variants']) != 1:
@@ -227,6 +293,8 @@ def save_cam(path: os.PathLike, result: Dict[str, Any], variant: Optional[str] =
         classes=np.asarray(result['classes'], dtype=str), variant=np.asarray(variant.split('@')[0]),
         pred=result['preds'][variant], cam=result['cams'][variant], flat=result['flat'][variant],
         target_layer=np.asarray(result['target_layers'][variant]),
+        target_stride=np.asarray(result.get('target_strides', {}).get(variant, 0), dtype=np.int64),
+        stage_rule=np.asarray(result.get('stage_rule', '')),
         feature_size=np.asarray(result['feature_sizes'][variant], dtype=np.int64),
         input_size=np.asarray(result['input_sizes'][variant], dtype=np.int64),
         model_path=np.asarray(result['model_paths'][variant]), per_class=np.asarray(result['per_class']),
@@ -238,10 +306,12 @@ def load_cam(path: os.PathLike) -> Dict[str, Any]:
     """Read a :func:`save_cam` file back: arrays as arrays, scalars and strings as Python values."""
     with np.load(path, allow_pickle=False) as data:
         out = {k: data[k] for k in data.files}
-    for key in ('variant', 'target_layer', 'model_path'):
-        out[key] = str(out[key])
-    for key in ('input_size', 'per_class', 'seed'):
-        out[key] = int(out[key])
+    for key in ('variant', 'target_layer', 'model_path', 'stage_rule'):
+        if key in out:
+            out[key] = str(out[key])
+    for key in ('input_size', 'per_class', 'seed', 'target_stride'):
+        if key in out:
+            out[key] = int(out[key])
     out['classes'] = [str(c) for c in out['classes']]
     return out
 
@@ -251,6 +321,20 @@ def _as_display_image(image: np.ndarray) -> Tuple[np.ndarray, Optional[str]]:
     if image.shape[0] == 3:
         return np.transpose(image, (1, 2, 0)), None
     return image[0], 'gray'
+
+
+def _check_comparable(cams: Sequence[Dict[str, Any]], paths: Sequence[os.PathLike]) -> None:
+    """``ValueError`` unless every CAM file holds the same images and maps from the same layer."""
+    first = cams[0]
+    for other, path in zip(cams[1:], paths[1:]):
+        same = np.array_equal(other['indices'], first['indices']) and np.array_equal(other['images'], first['images'])
+        if not same:
+            raise ValueError(f'{path} holds other images than {paths[0]}; make every CAM file with the same '
+                             f'dataset, per_class and seed')
+    layers = {str(p): cam['target_layer'] for p, cam in zip(paths, cams)}
+    if len(set(layers.values())) > 1:
+        raise ValueError(f'CAM files made at different layers are not comparable: {layers}; make them with the '
+                         f'same effscale cam --stage or --base-resolution')
 
 
 def cam_grid(npz_paths: Sequence[os.PathLike], out_png: os.PathLike, class_names: Optional[Sequence[str]] = None,
@@ -269,7 +353,7 @@ def cam_grid(npz_paths: Sequence[os.PathLike], out_png: os.PathLike, class_names
         alpha: opacity of the heat map.
 
     Raises:
-        ValueError: no files, or files made on different images.
+        ValueError: no files, files made on different images, or at different layers.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -277,12 +361,8 @@ def cam_grid(npz_paths: Sequence[os.PathLike], out_png: os.PathLike, class_names
     if not npz_paths:
         raise ValueError('cam_grid needs at least one CAM file')
     cams = [load_cam(p) for p in npz_paths]
+    _check_comparable(cams, npz_paths)
     first = cams[0]
-    for other, path in zip(cams[1:], npz_paths[1:]):
-        same = np.array_equal(other['indices'], first['indices']) and np.array_equal(other['images'], first['images'])
-        if not same:
-            raise ValueError(f'{path} holds other images than {npz_paths[0]}; make every CAM file with the same '
-                             f'dataset, per_class and seed')
     names = list(class_names) if class_names is not None else first['classes']
     rows, cols = min(len(first['labels']), max_images), 1 + len(cams)
     fig = Figure(figsize=(1.7 * cols, 1.9 * rows + 0.4), layout='constrained')
@@ -323,6 +403,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help='0: the first images of each class (default); other values: a seeded random pick')
     parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
     parser.add_argument('--batch-size', type=int, default=32, help='images per Grad-CAM pass (default 32)')
+    parser.add_argument('--stage', default=None,
+                        help='Grad-CAM layer, e.g. blocks.4 or bn2 (default: the deepest stage whose map for B0 at '
+                             'the base resolution is at least 2 x 2; the same for every variant of a study)')
+    parser.add_argument('--base-resolution', type=int, default=None,
+                        help='base resolution the default stage is chosen from (default: the model file\'s)')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads for torch (default: torch\'s own)')
     return parser
 
@@ -332,6 +417,6 @@ def run_cli(args: argparse.Namespace) -> Path:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = compute_cams([args.model], args.data, per_class=args.per_class, seed=args.seed, device=args.device,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size, stage=args.stage, base_resolution=args.base_resolution)
     return save_cam(args.out, result)
 

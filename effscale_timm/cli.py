@@ -66,7 +66,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``effscale`` console script."""
     parser = argparse.ArgumentParser(prog='effscale', description=__doc__.split('\n\n')[0])
     parser.add_argument('-q', '--quiet', action='store_true', help='warnings and errors only')
-    sub = parser.add_subparsers(dest='stage', metavar='STAGE', required=True)
+    sub = parser.add_subparsers(dest='effscale_stage', metavar='STAGE', required=True)
     stage = (argv if argv is not None else sys.argv[1:])
     handlers = {}
     for name, (help_text, loader) in STAGES.items():
@@ -82,11 +82,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .data.sources import DatasetError
     from .config import ConfigError
     try:
-        result = handlers[args.stage](args)
+        result = handlers[args.effscale_stage](args)
         return result if isinstance(result, int) else 0
     except (DatasetError, ConfigError, ValueError, RuntimeError, FileNotFoundError) as e:
         logging.getLogger('effscale').error('%s', e)
-        print(f'effscale {args.stage}: error: {e}', file=sys.stderr)
+        print(f'effscale {args.effscale_stage}: error: {e}', file=sys.stderr)
         return 2
 
 

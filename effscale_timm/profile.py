@@ -34,8 +34,8 @@ from .flops import count_activations, count_macs
 from .models import resolve_variant, variant_spec
 from .reference import reference_rows
 
-__all__ = ['profile_variant', 'paper_table', 'measure_latency', 'count_activations', 'add_arguments', 'run_cli',
-           ]
+__all__ = ['profile_variant', 'paper_table', 'measure_latency', 'count_activations', 'variant_geometry',
+           'add_arguments', 'run_cli']
 
 LATENCY_BUDGET_S = 1.0  # target measuring time per device; one forward pass is always timed at least once
 _FAST_RUNS = 20  # models that run this many passes within the budget are measured with blocked_autorange
@@ -47,6 +47,12 @@ UNITS = {
     'mactivations': '1e6 output elements of convolutions and linear layers per image (fvcore)',
     'cpu_latency_ms': 'median milliseconds per forward pass, batch 1, fp32, eval, no_grad, on the CPU',
     'gpu_latency_ms': 'median milliseconds per forward pass, batch 1, fp32, eval, no_grad, on the GPU',
+    'px_over_base': 'input size in pixels / base_resolution, as built (the effective resolution multiplier)',
+    'stage_repeats': 'blocks per stage (model.blocks[i]), as built',
+    'stage_channels': 'output channels per stage, as built',
+    'stage_feature_maps': '[height, width] of each stage\'s output at the variant\'s input size',
+    'final_feature_map': '[height, width] of the last stage\'s output at the variant\'s input size',
+    'head_channels': 'channels of the 1x1 head convolution before pooling (model.num_features)',
 }
 
 
@@ -112,6 +118,37 @@ def measure_latency(model: nn.Module, input_size, device: str = 'cpu', threads: 
     return float(median_s * 1e3)
 
 
+def variant_geometry(model: nn.Module, input_size, base_resolution: int) -> Dict[str, Any]:
+    """The network as built: blocks and output channels per stage, each stage's feature-map size, head channels.
+
+    Measured, not computed: a forward hook on every stage (``model.blocks[i]``, the stages timm's ``feature_info``
+    names) records its output shape during one batch-1 forward pass of zeros at ``input_size`` (C, H, W).
+
+    Returns:
+        ``stage_repeats``, ``stage_channels``, ``stage_feature_maps`` ([h, w] per stage), ``final_feature_map``
+        ([h, w] of the last stage), ``head_channels`` and ``px_over_base`` (input px / ``base_resolution``).
+    """
+    shapes = []
+    hooks = [stage.register_forward_hook(lambda _m, _inp, out: shapes.append(tuple(out.shape)))
+             for stage in model.blocks]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros((1, *input_size)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return {
+        'stage_repeats': [len(stage) for stage in model.blocks],
+        'stage_channels': [int(s[1]) for s in shapes],
+        'stage_feature_maps': [[int(s[2]), int(s[3])] for s in shapes],
+        'final_feature_map': [int(shapes[-1][2]), int(shapes[-1][3])],
+        'head_channels': int(model.num_features),
+        'px_over_base': float(input_size[-1]) / base_resolution,
+    }
+
+
 def _versions() -> Dict[str, str]:
     return {'torch': torch.__version__, 'timm': timm.__version__, 'effscale': effscale_timm.__version__}
 
@@ -141,7 +178,9 @@ def profile_variant(
     Returns:
         A JSON-ready dict: variant, depth, width, resolution, input_size, num_classes, in_chans, base_resolution,
         params, gmacs (paper-comparable conv + linear), gmacs_total, gflops (= 2 x gmacs), mactivations,
-        skipped_ops, cpu_latency_ms, gpu_latency_ms (None without CUDA), threads, versions and units.
+        skipped_ops, cpu_latency_ms, gpu_latency_ms (None without CUDA), threads, versions, units, and the geometry
+        of :func:`variant_geometry` (stage_repeats, stage_channels, stage_feature_maps, final_feature_map,
+        head_channels, px_over_base).
     """
     spec = variant_spec(variant)
     model = timm.create_model(variant, num_classes=num_classes, in_chans=in_chans, base_resolution=base_resolution)
@@ -161,6 +200,7 @@ def profile_variant(
         'cpu_latency_ms': None, 'gpu_latency_ms': None, 'threads': threads,
         'cpu_threads_available': os.cpu_count(),
         'gpu': torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        **variant_geometry(model, input_size, base_resolution),
     }
     if latency:
         result['cpu_latency_ms'] = measure_latency(model, input_size, 'cpu', threads, latency_budget_s)

@@ -11,19 +11,28 @@ the unit of each column::
     from effscale_timm.reference import reference_table
     t7 = reference_table('table7')
     t7['units']['macs_b']  # 'billions of multiply-adds per image (the paper's FLOPS)'
+
+A reference row belongs beside one variant only: the one with its multipliers (:func:`matching_row`); a row whose
+source gives no multipliers (the seed study's single-axis models) belongs beside none. Compute is compared only as a
+ratio to each study's own B0 (:func:`compute_ratio`): the seed study counts 2 x multiply-adds at its own input size,
+the paper multiply-adds at 224 px, a small-image study far fewer; the ratios are comparable, the counts are not.
 """
 from __future__ import annotations
 
 import copy
+import math
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import yaml
 
-__all__ = ['TABLES', 'load_reference', 'reference_table', 'reference_rows']
+__all__ = ['TABLES', 'COMPARISON_TABLES', 'load_reference', 'reference_table', 'reference_rows', 'compute_key',
+           'baseline_row', 'compute_ratio', 'matching_row']
 
 TABLES = ('table2', 'table7', 'seed_table1')
+COMPARISON_TABLES = ('seed_table1', 'table7')  # single-axis vs compound, shown beside the report's rows
+MULTIPLIERS = ('depth', 'width', 'resolution')
 _REQUIRED_TABLE_KEYS = ('title', 'source', 'dataset', 'units', 'rows')
 _REQUIRED_ROW_KEYS = {
     'table2': ('model', 'variant', 'width', 'depth', 'resolution_px', 'dropout', 'params_m', 'timm_params_m',
@@ -49,6 +58,8 @@ def _validate(data: Dict[str, Any]) -> Dict[str, Any]:
         for key in ('top1', table.get('compute_key', 'macs_b')):
             if key not in table['units']:
                 raise ValueError(f'reference.yaml: {name} gives no unit for {key!r}')
+        if name in COMPARISON_TABLES and [r['axis'] for r in table['rows']].count('baseline') != 1:
+            raise ValueError(f'reference.yaml: {name} needs exactly one baseline row (its own B0)')
     return data
 
 
@@ -78,3 +89,35 @@ def reference_table(name: str) -> Dict[str, Any]:
 def reference_rows(name: str) -> List[Dict[str, Any]]:
     """The rows of :func:`reference_table` ``name``."""
     return reference_table(name)['rows']
+
+
+def compute_key(name: str) -> str:
+    """The column of table ``name`` that holds compute (``macs_b`` or the seed study's ``flops_b``)."""
+    return reference_table(name).get('compute_key', 'macs_b')
+
+
+def baseline_row(name: str) -> Dict[str, Any]:
+    """The study's own B0 row (axis 'baseline') of a comparison table."""
+    return next(r for r in reference_rows(name) if r['axis'] == 'baseline')
+
+
+def compute_ratio(name: str, row: Dict[str, Any]) -> float:
+    """A reference row's compute as a multiple of its own study's B0 (unit-free, so comparable across studies)."""
+    key = compute_key(name)
+    return row[key] / baseline_row(name)[key]
+
+
+def matching_row(name: str, depth: float, width: float, resolution: float,
+                 rel_tol: float = 1e-3) -> Optional[Dict[str, Any]]:
+    """The row of table ``name`` whose multipliers are (depth, width, resolution) within ``rel_tol``, else None.
+
+    Rows whose source does not give all three multipliers match nothing: where a model sits cannot be guessed from
+    its compute.
+    """
+    ours = (depth, width, resolution)
+    for row in reference_rows(name):
+        theirs = tuple(row.get(k) for k in MULTIPLIERS)
+        if all(t is not None for t in theirs) and all(math.isclose(float(o), float(t), rel_tol=rel_tol)
+                                                      for o, t in zip(ours, theirs)):
+            return row
+    return None

@@ -1,4 +1,5 @@
-"""Grad-CAM: model files round-trip, the target layer is not 1 x 1 at 32 px, maps are valid, the grid is drawn."""
+"""Grad-CAM: model files round-trip, every variant of a study gets the same layer and it is not 1 x 1, maps are
+valid, the grid is drawn."""
 import argparse
 
 import numpy as np
@@ -7,8 +8,9 @@ import timm
 import torch
 
 import effscale_timm
-from effscale_timm.cam import (FLAT_EPS, add_arguments, cam_grid, compute_cams, grad_cam, load_cam,
-                               load_trained_model, pick_images, preprocess, run_cli, save_cam, select_target_layer)
+from effscale_timm.cam import (FLAT_EPS, add_arguments, cam_grid, candidate_layers, compute_cams, grad_cam,
+                               layer_by_name, load_cam, load_trained_model, pick_images, preprocess, run_cli, save_cam,
+                               select_stage)
 
 VARIANTS = ['effscale_b0', 'effscale_depth_b0', 'effscale_width_b0', 'effscale_resolution_b0', 'effscale_compound_b0']
 NUM_CLASSES, PER_CLASS_IN_DATA, BASE = 10, 3, 32
@@ -32,17 +34,17 @@ def _calibrate_batch_norm(model, generator):
     model.eval()
 
 
-def _save_model(path, variant, spec=None, seed=0):
+def _save_model(path, variant, spec=None, seed=0, base=BASE):
     """A random-init model with calibrated batch norm, in the trainer's model.pt format."""
     known = effscale_timm.VARIANTS.get(variant)
     spec = spec or {k: getattr(known, k) for k in ('depth', 'width', 'resolution', 'dropout')}
     torch.manual_seed(seed)
     if variant in effscale_timm.VARIANTS:
-        model = timm.create_model(variant, num_classes=NUM_CLASSES, in_chans=1, base_resolution=BASE)
+        model = timm.create_model(variant, num_classes=NUM_CLASSES, in_chans=1, base_resolution=base)
     else:  # a custom variant trained in another process: not registered in this one
-        model = effscale_timm.scaled_efficientnet(**spec, base_resolution=BASE, num_classes=NUM_CLASSES, in_chans=1)
+        model = effscale_timm.scaled_efficientnet(**spec, base_resolution=base, num_classes=NUM_CLASSES, in_chans=1)
     _calibrate_batch_norm(model, torch.Generator().manual_seed(seed))
-    torch.save({'variant': variant, 'spec': spec, 'num_classes': NUM_CLASSES, 'in_chans': 1, 'base_resolution': BASE,
+    torch.save({'variant': variant, 'spec': spec, 'num_classes': NUM_CLASSES, 'in_chans': 1, 'base_resolution': base,
                 'input_size': model.pretrained_cfg['input_size'][-1], 'mean': MEAN, 'std': STD, 'classes': CLASSES,
                 'state_dict': model.state_dict()}, path)
     return model.eval()
@@ -83,11 +85,24 @@ def test_load_trained_model_round_trip(tmp_path):
         assert torch.equal(model(x), original(x))
 
 
-def test_target_layer_is_at_least_4x4():
-    model = timm.create_model('effscale_b0', num_classes=NUM_CLASSES, in_chans=1, base_resolution=BASE).eval()
-    assert select_target_layer(model, 32, 1)[0::2] == ('blocks.2', (4, 4))
-    assert select_target_layer(model, 64, 1)[0::2] == ('blocks.4', (4, 4))
-    assert select_target_layer(model, 224, 1)[0::2] == ('bn2', (7, 7))  # the usual last-conv layer at 224 px
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_every_variant_of_a_study_gets_the_same_stage(variant):
+    """The layer depends on the base resolution only: blocks.4 (stride 16, B0's map 2 x 2) at base 32 for every
+    variant, whatever its depth, width and input size; the head (7 x 7 for B0) at base 224."""
+    model = timm.create_model(variant, num_classes=NUM_CLASSES, in_chans=1, base_resolution=BASE).eval()
+    name, stride, rule = select_stage(model, BASE, 1)
+    assert (name, stride) == ('blocks.4', 16) and 'base resolution 32 px' in rule and '2 x 2' in rule
+    assert select_stage(model, 224, 1)[:2] == ('bn2', 32)
+    assert select_stage(model, BASE, 1, min_size=4)[:2] == ('blocks.2', 8)  # a larger minimum map goes shallower
+
+
+def test_candidate_layers_and_names():
+    model = timm.create_model('effscale_depth_b0', num_classes=NUM_CLASSES, in_chans=1, base_resolution=BASE)
+    assert [(n, s) for n, _, s in candidate_layers(model)] == [
+        ('blocks.0', 2), ('blocks.1', 4), ('blocks.2', 8), ('blocks.4', 16), ('blocks.6', 32), ('bn2', 32)]
+    assert layer_by_name(model, 'blocks.4') == (model.blocks[4], 16)
+    with pytest.raises(ValueError, match=r"stage must be one of \['blocks.0'.*got 'blocks.3'"):
+        layer_by_name(model, 'blocks.3')
 
 
 def test_head_layer_at_32px_gives_constant_maps(files):
@@ -108,19 +123,18 @@ def test_pick_images_is_fixed_and_per_class(files):
     assert list(labels[two]) == sorted(list(range(NUM_CLASSES)) * 2)
 
 
-# The layer each variant's maps come from (the last stage with a map of at least 4 x 4) and that map's size.
-TARGETS = {'effscale_b0': ('blocks.2', (4, 4)), 'effscale_depth_b0': ('blocks.2', (4, 4)),
-           'effscale_width_b0': ('blocks.2', (4, 4)), 'effscale_resolution_b0': ('blocks.4', (4, 4)),
-           'effscale_compound_b0': ('blocks.2', (5, 5))}
+# The map each variant's layer (blocks.4, stride 16, for all of them) gives at the variant's own input size.
+FEATURE_SIZES = {'effscale_b0': (2, 2), 'effscale_depth_b0': (2, 2), 'effscale_width_b0': (2, 2),
+                 'effscale_resolution_b0': (4, 4), 'effscale_compound_b0': (3, 3)}
 
 
 def test_cams_valid_for_every_variant(files, cams):
     """What a user relies on, whatever the numerics of an (untrained) network: the same images for every variant,
-    maps of the right shape in [0, 1], the documented layer, predictions that are the model's, and a flat map
+    maps of the right shape in [0, 1], the same documented layer, predictions that are the model's, and a flat map
     reported as flat. Whether a random network's maps are flat depends on the CPU's kernels, so it is not asserted;
     test_grad_cam_of_a_model_with_known_maps checks non-flat maps on a model whose maps are known."""
     indices = pick_images(files['labels'])
-    assert cams['variants'] == VARIANTS
+    assert cams['variants'] == VARIANTS and 'base resolution 32 px' in cams['stage_rule']
     assert np.array_equal(cams['indices'], indices) and np.array_equal(cams['images'], files['images'][indices])
     assert np.array_equal(cams['labels'], files['labels'][indices])
     assert cams['input_sizes'] == {'effscale_b0': 32, 'effscale_depth_b0': 32, 'effscale_width_b0': 32,
@@ -130,7 +144,8 @@ def test_cams_valid_for_every_variant(files, cams):
         assert maps.shape == (NUM_CLASSES, BASE, BASE) and maps.dtype == np.float32
         assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
         assert np.array_equal(cams['flat'][variant], np.ptp(maps, axis=(1, 2)) < FLAT_EPS), variant
-        assert (cams['target_layers'][variant], cams['feature_sizes'][variant]) == TARGETS[variant]
+        assert (cams['target_layers'][variant], cams['target_strides'][variant]) == ('blocks.4', 16), variant
+        assert cams['feature_sizes'][variant] == FEATURE_SIZES[variant], variant
         model, meta = load_trained_model(files['models'][variant])
         with torch.no_grad():
             logits = model(preprocess(cams['images'], meta['input_size'], MEAN, STD))
@@ -182,6 +197,8 @@ def test_save_load_and_grid(files, cams, tmp_path):
     paths = [save_cam(tmp_path / f'{v}.npz', cams, v) for v in VARIANTS]
     back = load_cam(paths[3])
     assert back['variant'] == 'effscale_resolution_b0' and back['target_layer'] == 'blocks.4'
+    assert back['target_stride'] == 16 and back['stage_rule'] == cams['stage_rule']
+    assert tuple(back['feature_size']) == (4, 4)
     assert back['input_size'] == 64 and back['classes'] == CLASSES
     assert np.array_equal(back['cam'], cams['cams']['effscale_resolution_b0'])
     png = cam_grid(paths, tmp_path / 'grid' / 'cams.png', CLASSES)
@@ -190,14 +207,33 @@ def test_save_load_and_grid(files, cams, tmp_path):
     save_cam(tmp_path / 'other.npz', other, 'effscale_b0')
     with pytest.raises(ValueError, match='other images'):
         cam_grid([paths[0], tmp_path / 'other.npz'], tmp_path / 'bad.png')
+    shallow = dict(cams, target_layers=dict(cams['target_layers'], effscale_b0='blocks.2'))
+    save_cam(tmp_path / 'shallow.npz', shallow, 'effscale_b0')
+    with pytest.raises(ValueError, match='different layers'):
+        cam_grid([paths[1], tmp_path / 'shallow.npz'], tmp_path / 'bad.png')
+
+
+def test_models_of_another_base_resolution_need_a_shared_stage(files, tmp_path):
+    """A model trained at base 64 would get the head (2 x 2 there) while base 32 gives blocks.4: refused, unless
+    the stage or the base resolution is given, which puts both at the same layer."""
+    other = _save_model(tmp_path / 'model.pt', 'effscale_b0', base=64)
+    assert select_stage(other, 64, 1)[0] == 'bn2'
+    paths = [files['models']['effscale_b0'], tmp_path / 'model.pt']
+    with pytest.raises(ValueError, match='not comparable'):
+        compute_cams(paths, files['data'])
+    for kwargs in ({'base_resolution': BASE}, {'stage': 'blocks.4'}):
+        result = compute_cams(paths, files['data'], **kwargs)
+        assert set(result['target_layers'].values()) == {'blocks.4'}, kwargs
+        assert list(result['feature_sizes'].values()) == [(2, 2), (4, 4)], kwargs
 
 
 def test_cli_writes_one_variant(files, tmp_path):
     out = tmp_path / 'cam' / 'effscale_b0.npz'
     args = add_arguments(argparse.ArgumentParser()).parse_args(
         ['--model', str(files['models']['effscale_b0']), '--data', str(files['data']), '--out', str(out),
-         '--per-class', '2', '--threads', '1'])
+         '--per-class', '2', '--threads', '1', '--stage', 'blocks.2'])
     run_cli(args)
     back = load_cam(out)
     assert back['cam'].shape == (2 * NUM_CLASSES, BASE, BASE) and back['per_class'] == 2
     assert back['variant'] == 'effscale_b0' and np.isfinite(back['cam']).all()
+    assert (back['target_layer'], back['target_stride'], tuple(back['feature_size'])) == ('blocks.2', 8, (4, 4))

@@ -82,7 +82,7 @@ def stage_envs() -> Dict[str, str]:
     stages = {}
     for block in map('\n'.join, blocks):
         rule = block.split(':')[0].split()[1]
-        commands = set(re.findall(r'\beffscale (\w+)', block))
+        commands = set(re.findall(r'\beffscale ([\w-]+)', block))
         envs = re.findall(r'envs/([\w-]+\.yaml)', block)
         if not commands:
             assert not envs, f'rule {rule} has a conda env but runs no effscale stage'

@@ -153,3 +153,40 @@ def test_cli_custom_variant_writes_json_atomically(tmp_path):
         run_cli(_cli(['--variant', 'proftest_nowhere', '--no-latency']))
     half = run_cli(_cli(['--variant', 'proftest_half', '--depth', '2', '--base-resolution', '32', '--no-latency']))
     assert (half['depth'], half['width'], half['resolution']) == (2.0, 1.0, 1.0)  # a new name: B0's other axes
+
+
+B0_REPEATS = [1, 2, 2, 3, 3, 4, 1]
+B0_STAGE_CHANNELS = [16, 24, 40, 80, 112, 192, 320]
+
+
+def test_geometry_as_built_at_224(table):
+    """B0 at 224 px: the paper's Table 1 stages, each stage's map measured (112 ... 7), a 7x7 final map."""
+    b0, b1 = table[0], table[1]
+    assert b0['stage_repeats'] == B0_REPEATS and b0['stage_channels'] == B0_STAGE_CHANNELS
+    assert b0['stage_feature_maps'] == [[112, 112], [56, 56], [28, 28], [14, 14], [14, 14], [7, 7], [7, 7]]
+    assert b0['final_feature_map'] == [7, 7] and b0['head_channels'] == 1280 and b0['px_over_base'] == 1.0
+    assert b1['stage_repeats'] == [math.ceil(r * 1.1) for r in B0_REPEATS] == [2, 3, 3, 4, 4, 5, 2]
+    assert b1['final_feature_map'] == [8, 8]  # 240 px / 32 = 7.5, rounded up by the 'same' padding
+    assert b1['px_over_base'] == pytest.approx(240 / 224)
+
+
+def test_geometry_as_built_at_32():
+    """At a 32 px base B0 downsamples to 1x1: its last two stages run on a single pixel; B1 (36 px) ends at 2x2 and
+    its effective resolution multiplier as built is 36 / 32 = 1.125, not the nominal 240 / 224."""
+    b0 = profile_variant('effscale_b0', num_classes=10, in_chans=1, base_resolution=32, latency=False,
+                         activations=False)
+    assert b0['final_feature_map'] == [1, 1] and b0['stage_repeats'] == B0_REPEATS
+    assert b0['stage_feature_maps'] == [[16, 16], [8, 8], [4, 4], [2, 2], [2, 2], [1, 1], [1, 1]]
+    b1 = profile_variant('effscale_b1', num_classes=10, in_chans=1, base_resolution=32, latency=False,
+                         activations=False)
+    assert b1['input_size'] == 36 and b1['px_over_base'] == 1.125 and b1['final_feature_map'] == [2, 2]
+    assert json.loads(json.dumps(b0, allow_nan=False))['final_feature_map'] == [1, 1]
+
+
+def test_geometry_hooks_leave_the_model_as_found():
+    import timm
+    from effscale_timm.profile import variant_geometry
+    model = timm.create_model('effscale_width_b0', num_classes=10, in_chans=1, base_resolution=32).train()
+    geometry = variant_geometry(model, (1, 32, 32), 32)
+    assert geometry['stage_channels'] == [2 * c for c in B0_STAGE_CHANNELS] and geometry['head_channels'] == 2560
+    assert model.training and all(not s._forward_hooks for s in model.blocks)

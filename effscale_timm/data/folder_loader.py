@@ -83,16 +83,26 @@ class FolderData:
 
     def splits(self, model: torch.nn.Module, batch_size: int, eval_batch_size: int, device: torch.device,
                generator: torch.Generator, hflip: bool = True, max_train: Optional[int] = None,
-               max_eval: Optional[int] = None, workers: int = 4):
-        """Train, validation and test :class:`DeviceLoader` s with timm's transforms for ``model``, as ``Splits``."""
+               max_eval: Optional[int] = None, workers: int = 4, auto_augment: Optional[str] = None,
+               re_prob: float = 0.0):
+        """Train, validation and test :class:`DeviceLoader` s with timm's transforms for ``model``, as ``Splits``.
+
+        ``auto_augment`` (a timm string: ``'rand-m9-mstd0.5'``, an AutoAugment policy, ...) and ``re_prob``
+        (random erasing in timm's 'pixel' mode) go to timm's ``create_transform`` for the training split. They run
+        in the loader's workers on Python's, NumPy's and torch's random state, which the DataLoader seeds per worker
+        and epoch from ``generator`` (NumPy by timm's own worker init, as timm's loader does: RandAugment picks its
+        ops with NumPy, and forked workers would otherwise repeat the parent's draws every epoch).
+        """
+        from timm.data.loader import _worker_init  # timm's worker seeding (NumPy too), as in timm's create_loader
         cfg = resolve_data_config({}, model=model)
-        train_tf = create_transform(**cfg, is_training=True, hflip=0.5 if hflip else 0.0)
+        train_tf = create_transform(**cfg, is_training=True, hflip=0.5 if hflip else 0.0, auto_augment=auto_augment,
+                                    re_prob=re_prob, re_mode='pixel')
         eval_tf = create_transform(**cfg, is_training=False)
         pin = torch.device(device).type == 'cuda'
         common = dict(num_workers=workers, pin_memory=pin, persistent_workers=False)
         train_ds = self._dataset('train', train_tf, max_train)
         train = DataLoader(train_ds, batch_size=batch_size, shuffle=True, generator=generator,
-                           drop_last=len(train_ds) > batch_size, **common)
+                           drop_last=len(train_ds) > batch_size, worker_init_fn=_worker_init, **common)
         val = DataLoader(self._dataset('val', eval_tf, max_eval), batch_size=eval_batch_size, **common)
         test = DataLoader(self._dataset('test', eval_tf, max_eval), batch_size=eval_batch_size, **common)
         return Splits(DeviceLoader(train, device), DeviceLoader(val, device), DeviceLoader(test, device),

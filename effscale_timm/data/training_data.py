@@ -38,14 +38,20 @@ class PreparedData:
 
     def splits(self, model: torch.nn.Module, batch_size: int, eval_batch_size: int, device: torch.device,
                generator: torch.Generator, hflip: bool = True, max_train: Optional[int] = None,
-               max_eval: Optional[int] = None, workers: int = 0) -> Splits:
-        """Device-resident batches at the model's input size; ``workers`` is unused (no loader processes)."""
+               max_eval: Optional[int] = None, workers: int = 0, auto_augment: Optional[str] = None,
+               re_prob: float = 0.0) -> Splits:
+        """Device-resident batches at the model's input size; ``workers`` is unused (no loader processes).
+
+        ``auto_augment`` (timm's RandAugment string) and ``re_prob`` (random erasing) augment the training batches
+        on the device (:class:`~effscale_timm.data.device_batches.DeviceBatches`); evaluation batches never.
+        """
         a = self.arrays
         size = model.pretrained_cfg['input_size'][-1]
         mean, std = a['mean'].tolist(), a['std'].tolist()
         common = dict(device=device, input_size=size, mean=mean, std=std)
         train = DeviceBatches(a['x_train'], a['y_train'], batch_size=batch_size, train=True, generator=generator,
-                              hflip=hflip, max_samples=max_train, **common)
+                              hflip=hflip, max_samples=max_train, auto_augment=auto_augment, re_prob=re_prob,
+                              **common)
         val = DeviceBatches(a['x_val'], a['y_val'], batch_size=eval_batch_size, max_samples=max_eval, **common)
         test = DeviceBatches(a['x_test'], a['y_test'], batch_size=eval_batch_size, max_samples=max_eval, **common)
         return Splits(train, val, test, mean, std)

@@ -106,7 +106,7 @@ def _state(cfg: RunConfig, recipe: Recipe, model: torch.nn.Module, updates_per_e
     scheduler, _ = create_scheduler_v2(optimizer, sched=recipe.sched, num_epochs=cfg.epochs,
                                        warmup_epochs=recipe.warmup(cfg.epochs), warmup_lr=recipe.warmup_lr,
                                        step_on_epochs=False, updates_per_epoch=updates_per_epoch,
-                                       **recipe.sched_kwargs)
+                                       **recipe.sched_kwargs_for(cfg.epochs))
     ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True) if recipe.ema_decay else None
     return TrainingState(model, optimizer, scheduler, ema, generator, micro_batch=cfg.micro_batch or cfg.batch_size)
 
@@ -130,7 +130,8 @@ def _setup(cfg: RunConfig) -> _Run:
         model.set_grad_checkpointing(True)
     generator = torch.Generator().manual_seed(cfg.seed)
     splits = data.splits(model, cfg.batch_size, max(cfg.batch_size, 256), device, generator, hflip=cfg.hflip,
-                         max_train=cfg.max_train_samples, max_eval=cfg.max_eval_samples, workers=cfg.workers)
+                         max_train=cfg.max_train_samples, max_eval=cfg.max_eval_samples, workers=cfg.workers,
+                         auto_augment=recipe.auto_augment, re_prob=recipe.re_prob)
     state = _state(cfg, recipe, model, len(splits.train), generator)
     criterion = LabelSmoothingCrossEntropy(recipe.label_smoothing) if recipe.label_smoothing else \
         torch.nn.CrossEntropyLoss()

@@ -72,6 +72,7 @@ class RunConfig:
         """A short hash of what determines the run's results: its resume identity (the checkpoint folder)."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata['key']}
         fields['data_sha256'] = data_digest
+        fields['recipe_definition'] = dataclasses.asdict(RECIPES[self.recipe]) if self.recipe in RECIPES else None
         blob = json.dumps(fields, sort_keys=True, default=str).encode()
         return f'{self.variant}-s{self.seed}-{hashlib.sha256(blob).hexdigest()[:12]}'
 

@@ -111,6 +111,7 @@ def profile_args(wildcards):
 
 
 RUN_FINALS = [f"{run_dir(v, s)}/final.json" for v in VARIANTS for s in SEEDS]
+RUN_METRICS = [f"{run_dir(v, s)}/metrics.csv" for v in VARIANTS for s in SEEDS]
 RUN_PREDICTIONS = [
     f"{run_dir(v, s)}/test_predictions.npz" for v in VARIANTS for s in SEEDS
 ]

@@ -1,7 +1,8 @@
 rule report:
     input:
         runs=RUN_FINALS,
-        predictions=RUN_PREDICTIONS,  # read beside each final.json
+        metrics=RUN_METRICS,  # read beside each final.json
+        predictions=RUN_PREDICTIONS,
         profiles=PROFILES,
         cams=CAMS,
     output:
