@@ -1,12 +1,16 @@
 """Estimate the GPU time of a study config from measured multiply-adds and one measured B0 throughput.
 
     python benchmarks/study_cost.py --config config/full.yaml [--b0-img-per-s 4562 --b0-px 224] [--train-images 54000]
+    python benchmarks/study_cost.py --config config/search.yaml   # the coefficient search (config `search`)
 
 Method (an estimate, not a measurement): each variant's fvcore MACs (conv + linear) at the config's base are
 counted on the CPU; its training throughput is taken as the measured B0 throughput scaled by B0's MACs over the
 variant's (the default, 4,562 img/s, is plain timm B0 at 224 px, batch 256, bf16, channels_last on one H100, from
 the project's reference facts). Evaluation (validation every epoch, test once) is counted as a third of a training
-image. Small inputs are launch-bound on a GPU, so the estimate is optimistic there; measure with
+image. For a search config the grid is measured as the workflow measures it (the kept candidates, each with the
+study's seeds at search.epochs), and every family member at phi is costed at the paper's member's measured MACs
+(the FLOP-matched ones are within ±5% of it by construction; the found family is only known after the choice, and
+its members are near 2^phi x B0 like the paper's). Small inputs are launch-bound on a GPU, so the estimate is optimistic there; measure with
 benchmarks/gpu_suite.py where a GPU is at hand.
 """
 import argparse
@@ -28,6 +32,32 @@ def variant_rows(config, b0_img_per_s, b0_macs):
         yield name, px, macs, b0_img_per_s * b0_macs / macs
 
 
+def search_rows(config, b0_img_per_s, b0_macs):
+    """(name, px, macs, img/s, runs, epochs) of every network a `search` config trains."""
+    from effscale_timm.search import filter_by_measured_macs, grid
+    from effscale_timm.search_family import macs_of, member_spec, strategy_member
+
+    search, base = config['search'], config['base_resolution']
+    classes, in_chans = dataset_shape(config)
+    seeds = len(config['seeds'])
+    kept = filter_by_measured_macs(grid(*(tuple(search['grid'][a]) for a in ('alpha', 'beta', 'gamma'))), base,
+                                   classes, in_chans, tolerance=search.get('tolerance', 0.05))
+    for r in kept['kept']:
+        yield r['name'], r['px'], r['macs'], b0_img_per_s * b0_macs / r['macs'], seeds, search.get('epochs') or \
+            config['epochs']
+    b0 = kept['b0_macs']
+    yield 'effscale_b0', base, b0, b0_img_per_s * b0_macs / b0, seeds, config['epochs']
+    phis = list(range(1, search['phis'] + 1)) + ([search['hold_out_phi']] if search.get('hold_out_phi') else [])
+    for phi in phis:
+        name = strategy_member('compound_paper', phi)
+        spec = member_spec(name)
+        macs = macs_of(spec, base, classes, in_chans)
+        # paper, found, depth, width, resolution; the found phi = 1 is the chosen candidate unless its epochs differ
+        members = 5 if phi > 1 or (search.get('epochs') or config['epochs']) != config['epochs'] else 4
+        yield (f'phi={phi}: {members} members at ~{name}', round_resolution(spec['resolution'], base), macs,
+               b0_img_per_s * b0_macs / macs, seeds * members, config['epochs'])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--config', default='config/full.yaml')
@@ -47,6 +77,13 @@ def main():
     print('| variant | px | GMACs | est. img/s | runs | GPU hours |')
     print('|---|---|---|---|---|---|')
     total = 0.0
+    if config.get('search'):
+        for name, px, macs, ips, runs, run_epochs in search_rows(config, args.b0_img_per_s, b0_macs):
+            hours = runs * run_epochs * (args.train_images + EVAL_COST * args.eval_images) / ips / 3600
+            total += hours
+            print(f'| {name} | {px} | {macs / 1e9:.3f} | {ips:,.0f} | {runs} x {run_epochs} ep | {hours:.2f} |')
+        print(f'| **total** | | | | | **{total:.1f}** |')
+        return
     for name, px, macs, ips in variant_rows(config, args.b0_img_per_s, b0_macs):
         images = seeds * epochs * (args.train_images + EVAL_COST * args.eval_images)
         if sweep:

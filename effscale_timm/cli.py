@@ -59,6 +59,8 @@ STAGES = {
     'report': ('table1.md, accuracy_vs_flops.png, cams.png and the verdict', lambda: _module_stage('report')),
     'choose-lr': ('choose a variant\'s learning rate on validation from its lr_sweep runs',
                   lambda: _module_stage('lr_sweep')),
+    'search': ('the paper\'s coefficient search: grid, match, choose, report (config `search`)',
+               lambda: _module_stage('search_cli')),
 }
 
 

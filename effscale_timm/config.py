@@ -236,8 +236,26 @@ def _check_run(config: Dict[str, Any]) -> None:
         raise ConfigError(f'recipe: must be one of {", ".join(sorted(RECIPES))}, got {config["recipe"]!r}')
 
 
+def _check_search(config: Dict[str, Any]) -> None:
+    search = config.get('search')
+    if not search:
+        return
+    for axis, spec in search['grid'].items():
+        low, high, step = spec
+        if not (1.0 <= low <= high <= 4.0 and step > 0):
+            raise ConfigError(f'search.grid.{axis}: [low, high, step] needs 1 <= low <= high <= 4 and step > 0, '
+                              f'got {spec}')
+    hold = search.get('hold_out_phi')
+    if hold is not None and hold <= search['phis']:
+        raise ConfigError(f'search.hold_out_phi: must be above search.phis ({search["phis"]}), got {hold}')
+
+
 def _check_variants(config: Dict[str, Any]) -> None:
     variants = config.get('variants')
+    if config.get('search') and not variants:
+        if config.get('flop_match'):
+            raise ConfigError('flop_match: needs variants (the search matches its own families)')
+        return
     if not isinstance(variants, list) or not variants:
         raise ConfigError('variants: must be a non-empty list of registered names or custom (depth, width, '
                           'resolution) mappings')
@@ -266,11 +284,12 @@ def check_config(config: Dict[str, Any]) -> None:
     _check_data(config)
     _check_run(config)
     _check_variants(config)
+    _check_search(config)
 
 
 def variant_names(config: Dict[str, Any]) -> List[str]:
     """The names of every variant the study trains, in order, without building or measuring anything."""
-    names = [e if isinstance(e, str) else e['name'] for e in config['variants']]
+    names = [e if isinstance(e, str) else e['name'] for e in config.get('variants') or ()]
     match = config.get('flop_match')
     return names + [f'effscale_{axis}_matched' for axis in (match.get('axes', AXES) if match else ())]
 
@@ -285,7 +304,7 @@ def resolve_variants(config: Dict[str, Any], cache: os.PathLike = None) -> Dict[
     """
     check_config(config)
     out: Dict[str, Dict[str, Any]] = {}
-    for i, entry in enumerate(config['variants']):
+    for i, entry in enumerate(config.get('variants') or ()):
         spec = _entry_spec(i, entry)
         name = spec.pop('name')
         out[name] = dict(spec, note=resolve_variant(name, **spec, note='custom (config)').note)

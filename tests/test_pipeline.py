@@ -119,7 +119,7 @@ def test_env_files_agree_with_constraints():
             name, version = line.split('==')
             pins[name.lower().replace('_', '-')] = version.strip()
     envs = sorted((ROOT / 'envs').glob('*.yaml'))
-    assert {e.stem for e in envs} == {'data', 'train', 'profile', 'cam', 'report'}
+    assert {e.stem for e in envs} == {'data', 'train', 'profile', 'cam', 'report', 'search'}
     for env in envs:
         spec = yaml.safe_load(env.read_text())
         pip = next(d['pip'] for d in spec['dependencies'] if isinstance(d, dict))

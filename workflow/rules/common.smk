@@ -2,6 +2,7 @@
 # it builds no network, measures nothing and writes nothing (cluster jobs parse this file again). Variant
 # multipliers (FLOP matching included) and the dataset's shape are resolved when a job's params are first needed.
 import functools
+import json
 import shlex
 
 from snakemake.exceptions import WorkflowError
@@ -19,6 +20,8 @@ from effscale_timm.data.prepared import remove_if_corrupt
 from effscale_timm.locks import clear_stale_locks
 from effscale_timm.models import NAME_PATTERN
 from effscale_timm.scaling import round_resolution
+from effscale_timm.search import parse_candidate_name
+from effscale_timm.search_family import member_names, member_spec
 from effscale_timm.train.options import config_to_args
 
 try:
@@ -43,6 +46,76 @@ def variant_specs():
         raise WorkflowError(f"config error: {e}") from None
 
 
+SEARCH = config.get("search")
+SEARCH_PHIS = (
+    list(range(1, SEARCH["phis"] + 1))
+    + ([SEARCH["hold_out_phi"]] if SEARCH.get("hold_out_phi") else [])
+    if SEARCH
+    else []
+)
+PAPER_PHI1 = "effscale_paper_phi1"
+
+
+@functools.cache
+def spec_of(name):
+    """Multipliers of a configured variant, or of a search candidate or family member (resolved when a job needs
+    them: the found family reads chosen.json, the FLOP-matched variants their match file, both inputs of the job).
+    """
+    if VARIANTS and name in variant_specs():
+        return variant_specs()[name]
+    spec = member_spec(
+        name,
+        chosen=f"results/search/{DATASET}/chosen.json",
+        match_dir=f"results/search/{DATASET}/match",
+    )
+    if spec is None:
+        raise WorkflowError(f"{name}: neither a configured variant nor a search member")
+    return spec
+
+
+def spec_inputs(wildcards):
+    """The file a search member's multipliers are read from (chosen.json, a match file), else nothing."""
+    name = wildcards.variant
+    if VARIANTS and name in VARIANTS:
+        return []
+    if name.startswith("effscale_search_phi"):
+        return f"results/search/{DATASET}/chosen.json"
+    if "_matched_phi" in name:
+        return f"results/search/{DATASET}/match/phi{name.rsplit('phi', 1)[1]}.json"
+    return []
+
+
+def search_shape_args():
+    """--base-resolution/--num-classes/--in-chans/--tolerance of the search steps."""
+    num_classes, in_chans = dataset_shape(config)
+    base, tol = config["base_resolution"], SEARCH.get("tolerance", 0.05)
+    return f"--base-resolution {base} --num-classes {num_classes} --in-chans {in_chans} --tolerance {tol}"
+
+
+def search_grid_args():
+    g = SEARCH["grid"]
+    axes = " ".join(
+        f"--{a} {' '.join(map(str, g[a]))}" for a in ("alpha", "beta", "gamma")
+    )
+    return f"{axes} {search_shape_args()}"
+
+
+def candidate_finals(wildcards):
+    """final.json of every seed of every kept candidate: known once the grid checkpoint ran."""
+    grid = checkpoints.search_grid.get(dataset=DATASET).output[0]
+    names = json.loads(Path(grid).read_text())["candidates"]
+    return [f"{run_dir(n, s)}/final.json" for n in names for s in SEEDS]
+
+
+def search_report_finals(wildcards):
+    """Every run the search report reads: the candidates, B0 and the families (after the choice checkpoint)."""
+    checkpoints.search_choice.get(dataset=DATASET)
+    retrain = bool(SEARCH.get("epochs")) and SEARCH["epochs"] != config["epochs"]
+    names = member_names(SEARCH_PHIS, retrain_phi1=retrain)
+    family = [f"{run_dir(n, s)}/final.json" for n in names for s in SEEDS]
+    return candidate_finals(wildcards) + family
+
+
 @functools.cache
 def gpus_per_train():
     """1 when trainings use a GPU (device cuda, or auto on a machine with one), else 0."""
@@ -55,11 +128,12 @@ def gpus_per_train():
 
 
 def largest_input():
-    """The largest input side any variant needs: image folders are stored up to it (never above their own size)."""
+    """The largest input side any variant needs: image folders are stored up to it (never above their own size).
+    A search stores them at 4x the base: its families are only known after the choice.
+    """
     base = config["base_resolution"]
-    return max(
-        round_resolution(s["resolution"], base) for s in variant_specs().values()
-    )
+    sizes = [round_resolution(s["resolution"], base) for s in variant_specs().values()]
+    return max(sizes + ([round_resolution(4.0, base)] if SEARCH else []))
 
 
 def run_dir(variant, seed):
@@ -68,8 +142,16 @@ def run_dir(variant, seed):
 
 def train_args(wildcards):
     """`effscale train` arguments: the config's training keys (RunConfig's fields) and the variant's multipliers."""
-    args = config_to_args(config, variant_specs()[wildcards.variant])
+    study = config
+    if SEARCH and SEARCH.get("epochs") and candidate_name_of(wildcards.variant):
+        study = dict(config, epochs=SEARCH["epochs"])
+    args = config_to_args(study, spec_of(wildcards.variant))
     return " ".join(shlex.quote(a) for a in args)
+
+
+def candidate_name_of(name):
+    """Whether ``name`` is a search candidate (search.epochs applies to candidates only)."""
+    return parse_candidate_name(name) is not None
 
 
 LR_SWEEP = config.get("lr_sweep")
@@ -97,14 +179,14 @@ def chosen_lr(wildcards):
 def sweep_args(wildcards):
     """`effscale train` arguments of a sweep run: the study's, with lr_sweep.epochs epochs."""
     short = dict(config, epochs=LR_SWEEP["epochs"])
-    args = config_to_args(short, variant_specs()[wildcards.variant])
+    args = config_to_args(short, spec_of(wildcards.variant))
     return " ".join(shlex.quote(a) for a in args)
 
 
 def profile_args(wildcards):
     """`effscale profile` arguments: the variant's multipliers at the dataset's classes, channels and base."""
     num_classes, in_chans = dataset_shape(config)
-    args = variant_args(variant_specs()[wildcards.variant])
+    args = variant_args(spec_of(wildcards.variant))
     args += ["--num-classes", num_classes, "--in-chans", in_chans]
     args += ["--base-resolution", config["base_resolution"]]
     return " ".join(str(a) for a in args)
@@ -117,11 +199,15 @@ RUN_PREDICTIONS = [
 ]
 PROFILES = [f"results/profile/{DATASET}/{v}.json" for v in VARIANTS]
 CAMS = [f"results/cam/{DATASET}/{v}.npz" for v in VARIANTS]
-REPORT_OUTPUTS = [
-    "reports/table1.md",
-    "reports/accuracy_vs_flops.png",
-    "reports/cams.png",
-]
+REPORT_OUTPUTS = (
+    [
+        "reports/table1.md",
+        "reports/accuracy_vs_flops.png",
+        "reports/cams.png",
+    ]
+    if VARIANTS
+    else []
+) + (["reports/search.md", "reports/scaling_law.png"] if SEARCH else [])
 
 
 wildcard_constraints:

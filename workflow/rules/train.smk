@@ -4,6 +4,7 @@ rule train:
     input:
         data=PREPARED,
         lr=chosen_lr,
+        spec=spec_inputs,  # a search member's multipliers (chosen.json, a match file)
     output:
         final="results/runs/{dataset}/{variant}/seed{seed}/final.json",
         metrics="results/runs/{dataset}/{variant}/seed{seed}/metrics.csv",
