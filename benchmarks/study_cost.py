@@ -9,8 +9,8 @@ variant's (the default, 4,562 img/s, is plain timm B0 at 224 px, batch 256, bf16
 the project's reference facts). Evaluation (validation every epoch, test once) is counted as a third of a training
 image. For a search config the grid is measured as the workflow measures it (the kept candidates, each with the
 study's seeds at search.epochs), and every family member at phi is costed at the paper's member's measured MACs
-(the FLOP-matched ones are within ±5% of it by construction; the found family is only known after the choice, and
-its members are near 2^phi x B0 like the paper's). Small inputs are launch-bound on a GPU, so the estimate is optimistic there; measure with
+(the found family is only known after the choice, and its members are near 2^phi x B0 like the paper's; the
+FLOP-matched ones are within ±5% of the found member by construction). Small inputs are launch-bound on a GPU, so the estimate is optimistic there; measure with
 benchmarks/gpu_suite.py where a GPU is at hand.
 """
 import argparse

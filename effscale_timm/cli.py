@@ -1,7 +1,8 @@
 """``effscale <stage>``: the command line of every pipeline stage, one function of the package each.
 
 Stages: ``prepare`` (dataset -> prepared .npz), ``train`` (one variant x seed), ``profile`` (MACs, params,
-latency), ``cam`` (Grad-CAM of a trained model), ``report`` (table1.md and figures). Each Snakemake rule calls one
+latency), ``cam`` (Grad-CAM of a trained model), ``report`` (table1.md and figures), ``choose-lr``, ``search``
+(the coefficient search: ``grid``, ``match``, ``choose``, ``report``). Each Snakemake rule calls one
 of them; a user can run them by hand with the same arguments (``effscale <stage> --help``).
 """
 from __future__ import annotations

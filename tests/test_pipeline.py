@@ -106,7 +106,7 @@ def test_slurm_profile_dry_run(tmp_path):
     out = snakemake(tmp_path, '-n', '--workflow-profile', str(ROOT / 'profiles/slurm'), '--configfile',
                     str(ROOT / 'config/full.yaml'))
     counts = job_counts(out.stdout)
-    assert counts['train'] == 8 * 3 and counts['profile'] == 8  # 5 models + 3 FLOP-matched, 3 seeds
+    assert counts['train'] == 9 * 3 and counts['profile'] == 9  # 6 models + 3 FLOP-matched, 3 seeds
     train_block = out.stdout[out.stdout.index('rule train:'):][:1500]
     assert re.search(r'gpu=1', train_block) and 'slurm_partition=gpu' in train_block
     assert 'runtime=720' in train_block

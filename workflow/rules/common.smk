@@ -4,6 +4,7 @@
 import functools
 import json
 import shlex
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
