@@ -721,6 +721,36 @@ def _hardware_markdown(runs) -> str:
             f'{", ".join(hardware) or DASH}.\n')
 
 
+SMOKE_MIN_EPOCHS = CONVERGENCE_WINDOW + 1  # below this no run can be judged converged
+
+
+def smoke_reasons(rows: Sequence[Dict[str, Any]], runs: Sequence[Dict[str, Any]]) -> List[str]:
+    """Why no conclusion follows from this study, read from its runs; empty when none of these applies."""
+    ok = [r for r in runs if r.get('status') == 'ok']
+    reasons = []
+    if rows and max(r.get('n_ok', 0) for r in rows) < 2:
+        reasons.append('one seed per variant, so no interval and no test')
+    subsets = sorted({r['max_train_samples'] for r in ok if r.get('max_train_samples')})
+    if subsets:
+        reasons.append(f'training on a fixed subset of {", ".join(f"{n:,}" for n in subsets)} images')
+    epochs = [r.get('epochs') for r in ok if r.get('epochs')]
+    if epochs and max(epochs) < SMOKE_MIN_EPOCHS:
+        reasons.append(f'{max(epochs)} epoch(s), too few to judge convergence')
+    tiny = [r['variant'] for r in rows if r.get('final_feature_map') and min(r['final_feature_map']) < 2]
+    if tiny:
+        reasons.append(f'a final feature map below 2×2 for {", ".join(tiny)}, where resolution mostly repairs '
+                       f'over-downsampling')
+    return reasons
+
+
+def _smoke_markdown(rows, runs) -> str:
+    reasons = smoke_reasons(rows, runs)
+    if not reasons:
+        return ''
+    return ('**Smoke study.** This run shows every stage working on real data; no conclusion about scaling follows '
+            'from it: ' + '; '.join(reasons) + '. The real study is `config/full.yaml`.\n')
+
+
 def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.PathLike],
                  cam_npzs: Sequence[os.PathLike], out_dir: os.PathLike,
                  expected_runs: Optional[Sequence[Tuple[str, int]]] = None,
@@ -757,7 +787,7 @@ def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.Pa
         cam_md = 'Grad-CAM grid skipped: no CAM files were given.\n'
     text = verdict(rows, comparisons)
     md = '\n'.join([
-        f'# Scaling study: {dataset}', '',
+        f'# Scaling study: {dataset}', '', _smoke_markdown(rows, runs),
         '## Table 1: accuracy and compute per variant', '', table_markdown(rows), legend_markdown(),
         '\n\n'.join(geometry_warnings(rows)) + '\n', _failures_markdown(rows), _hardware_markdown(runs),
         '## Comparisons', '', comparison_markdown(comparisons) if comparisons else 'No compound row to compare.\n',

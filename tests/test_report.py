@@ -417,3 +417,15 @@ def test_verdict_prefers_the_single_axis_row_at_matched_compute(tmp_path):
     line = next(s for s in out['verdict'].splitlines() if s.startswith('- **effscale_compound_b0**'))
     assert 'vs **effscale_width_matched** (highest validation top-1 among single-axis rows at its compute' in line
     assert 'Compute is matched' in line
+
+
+def test_a_smoke_study_says_why_no_conclusion_follows():
+    from effscale_timm.report import smoke_reasons
+    rows = [{'variant': 'effscale_b0', 'n_ok': 1, 'final_feature_map': [1, 1]},
+            {'variant': 'effscale_resolution_b0', 'n_ok': 1, 'final_feature_map': [2, 2]}]
+    runs = [{'status': 'ok', 'max_train_samples': 2048, 'epochs': 3}] * 2
+    reasons = smoke_reasons(rows, runs)
+    assert len(reasons) == 4 and 'one seed' in reasons[0] and '2,048' in reasons[1] and '3 epoch' in reasons[2]
+    assert 'effscale_b0' in reasons[3] and 'resolution_b0' not in reasons[3]
+    real = [dict(r, n_ok=3, final_feature_map=[4, 4]) for r in rows]
+    assert smoke_reasons(real, [{'status': 'ok', 'max_train_samples': None, 'epochs': 35}] * 2) == []
