@@ -1,6 +1,7 @@
 """Atomic file writes: a reader (or a rerun after a kill) sees the old file or the whole new one, never a part."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,3 +21,8 @@ def write_atomic(path: os.PathLike, data: bytes) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def write_json(path: os.PathLike, data, indent: int = 2, **dumps_kwargs) -> Path:
+    """Write ``data`` as JSON with a final newline, atomically (:func:`write_atomic`)."""
+    return write_atomic(path, (json.dumps(data, indent=indent, **dumps_kwargs) + '\n').encode())

@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List
 
 import yaml
 
-from .atomic import write_atomic
+from .atomic import write_json
 from .data.sources import SOURCES
 from .flops import count_scaled_macs, match_flops
-from .models import VARIANTS, VariantSpec, make_spec, register_variant, resolve_variant
+from .models import VARIANTS, checked_spec, register_variant, resolve_variant
+
+VARIANT_FIELDS = ('depth', 'width', 'resolution', 'dropout')
 from .scaling import AXES, round_resolution
 from .train.options import DEVICE_PATTERN
 from .train.recipes import RECIPES
@@ -195,17 +196,11 @@ def _entry_spec(i: int, entry: Any) -> Dict[str, Any]:
                               f'; or give a mapping with name, depth, width, resolution')
     if not isinstance(entry, dict) or 'name' not in entry:
         raise ConfigError(f'{where}: must be a registered name or a mapping with name, depth, width, resolution')
-    known = VARIANTS.get(entry['name']) or VariantSpec(1.0, 1.0, 1.0, 0.2)
-    spec = {k: entry.get(k, getattr(known, k)) for k in ('depth', 'width', 'resolution', 'dropout')}
-    try:  # names the bad multiplier and its allowed range
-        checked = make_spec(**spec)
+    try:  # names a bad multiplier and its range, or a registered name given other multipliers
+        spec = checked_spec(entry['name'], *(entry.get(k) for k in VARIANT_FIELDS))
     except ValueError as e:
         raise ConfigError(f'{where}: {e}') from e
-    fields = ('depth', 'width', 'resolution', 'dropout')
-    if entry['name'] in VARIANTS and any(getattr(checked, k) != getattr(known, k) for k in fields):
-        raise ConfigError(f'{where}: variant {entry["name"]!r} is already registered as {asdict(known)}; give the '
-                          f'custom variant another name')
-    return dict(spec, name=entry['name'])
+    return dict({k: getattr(spec, k) for k in VARIANT_FIELDS}, name=entry['name'])
 
 
 def _check_data(config: Dict[str, Any]) -> None:
@@ -342,7 +337,7 @@ def _flop_matched(config, target_spec, match, cache) -> Dict[str, Dict[str, Any]
     if key not in cached:
         cached[key] = _solve_flop_matches(config, target_spec, match)
         if cache:
-            write_atomic(cache, json.dumps(cached, indent=1).encode())
+            write_json(cache, cached, indent=1)
     for name, spec in cached[key].items():
         fields = {k: spec[k] for k in ('depth', 'width', 'resolution', 'dropout')}
         register_variant(name, **fields, note=spec['note'])

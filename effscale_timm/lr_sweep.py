@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .atomic import write_atomic
+from .atomic import write_json
 
 _logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run_cli(args: argparse.Namespace) -> Dict[str, Any]:
     finals: List[Dict[str, Any]] = [json.loads(Path(p).read_text()) for p in args.runs]
     chosen = choose_lr(finals)
-    write_atomic(args.out, (json.dumps(chosen, indent=2) + '\n').encode())
+    write_json(args.out, chosen)
     _logger.info('%s: learning rate %g chosen on validation from %s', chosen['variant'], chosen['lr'],
                  ', '.join(f'{c["lr"]:g}: {c["final_val_top1"]}' for c in chosen['candidates']))
     return chosen

@@ -33,7 +33,7 @@ from torch import nn
 from .scaling import check_multiplier, round_resolution
 
 __all__ = ['B0_ARCH_DEF', 'NAME_PATTERN', 'VariantSpec', 'VARIANTS', 'scaled_efficientnet', 'register_variant',
-           'resolve_variant', 'variant_spec']
+           'resolve_variant', 'checked_spec', 'variant_spec']
 
 # EfficientNet-B0 (paper Table 1): one list per stage, timm block strings
 # (block type, repeats, kernel, stride, expansion, output channels, squeeze-excite ratio).
@@ -233,15 +233,33 @@ def resolve_variant(name: str, depth: Optional[float] = None, width: Optional[fl
         ValueError: unknown name without multipliers, a known name with other multipliers, or a bad value (the
             message names the argument and its allowed range).
     """
-    known = VARIANTS.get(name)
-    given = {'depth': depth, 'width': width, 'resolution': resolution, 'dropout': dropout}
-    if known is None and all(given[a] is None for a in ('depth', 'width', 'resolution')):
+    if name not in VARIANTS and all(v is None for v in (depth, width, resolution)):
         raise ValueError(f'unknown variant {name!r}: give its depth, width and/or resolution multipliers to define '
                          f'it; registered: {", ".join(sorted(VARIANTS))}')
-    base = known or VariantSpec(1.0, 1.0, 1.0, 0.2)
-    fields = {k: getattr(base, k) if v is None else v for k, v in given.items()}
-    register_variant(name, **fields, note=note)
+    spec = checked_spec(name, depth, width, resolution, dropout, note)
+    if name not in VARIANTS:  # checks the name's pattern and registers
+        register_variant(name, spec.depth, spec.width, spec.resolution, spec.dropout, note)
     return VARIANTS[name]
+
+
+def checked_spec(name: str, depth: Optional[float] = None, width: Optional[float] = None,
+                 resolution: Optional[float] = None, dropout: Optional[float] = None,
+                 note: str = 'custom') -> VariantSpec:
+    """The :class:`VariantSpec` that :func:`resolve_variant` would register for ``name``, registering nothing.
+
+    A value not given is the registered variant's own (B0's for a new name).
+
+    Raises:
+        ValueError: a bad value (naming the argument and its range), or a registered name given other values.
+    """
+    known = VARIANTS.get(name)
+    base = known or VariantSpec(1.0, 1.0, 1.0, 0.2)
+    given = {'depth': depth, 'width': width, 'resolution': resolution, 'dropout': dropout}
+    spec = make_spec(**{k: getattr(base, k) if v is None else v for k, v in given.items()}, note=note)
+    if known is not None and any(getattr(spec, k) != getattr(known, k) for k in given):
+        raise ValueError(f'variant {name!r} is already registered as {asdict(known)}; give the custom variant '
+                         f'another name')
+    return spec
 
 
 def _register(name: str, spec: VariantSpec) -> None:

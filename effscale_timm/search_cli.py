@@ -19,17 +19,13 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .atomic import write_atomic
+from .atomic import write_json
 from .flops import match_flops
 from .scaling import AXES
 from .search import candidate_name, choose, family_dropout, filter_by_measured_macs, grid
 from .search_family import MAX_MATCH_MULTIPLIER, PAPER, macs_of, member_spec, strategy_member
 
 _logger = logging.getLogger(__name__)
-
-
-def _write_json(path: os.PathLike, data: Any) -> None:
-    write_atomic(path, (json.dumps(data, indent=1, sort_keys=False) + '\n').encode())
 
 
 def _read_json(path: os.PathLike) -> Any:
@@ -46,7 +42,7 @@ def run_grid(args: argparse.Namespace) -> Dict[str, Any]:
         raise ValueError(f'search.grid (alpha {args.alpha}, beta {args.beta}, gamma {args.gamma}): {e}') from None
     result['grid'] = {'alpha': args.alpha, 'beta': args.beta, 'gamma': args.gamma}
     result['candidates'] = [r['name'] for r in result['kept']]
-    _write_json(args.out, result)
+    write_json(args.out, result)
     _logger.info('%d of %d grid triples within ±%.0f%% of %gx B0 (%d distinct networks): %s',
                  result['n_within_tolerance'], result['n_candidates'], 100 * args.tolerance, args.target_ratio,
                  len(result['candidates']), ', '.join(result['candidates']))
@@ -86,7 +82,7 @@ def run_match(args: argparse.Namespace) -> Dict[str, Any]:
             depth=m.depth, width=m.width, resolution=m.resolution, dropout=family_dropout(phi), macs=m.macs,
             strategy=axis, phi=phi, note=f'{axis} only, FLOP-matched to {found} ({m.rel_error:+.1%}{note})')
     out = dict(phi=phi, base_resolution=args.base_resolution, target=found, target_macs=target, members=members)
-    _write_json(args.out, out)
+    write_json(args.out, out)
     return out
 
 
@@ -127,7 +123,7 @@ def run_choose(args: argparse.Namespace) -> Dict[str, Any]:
                            member=strategy_member('compound_paper', 1))
     chosen['vs_paper'] = _vs_paper(runs[chosen['name']], paper_runs)
     chosen['paper_is_chosen'] = tuple(chosen[k] for k in ('alpha', 'beta', 'gamma')) == PAPER
-    _write_json(args.out, chosen)
+    write_json(args.out, chosen)
     _logger.info('chosen on validation: %s (alpha=%g, beta=%g, gamma=%g), mean val top-1 %.2f over %d seeds',
                  chosen['name'], chosen['alpha'], chosen['beta'], chosen['gamma'], chosen['mean'], chosen['n'])
     return chosen

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import logging
 import os
 import random
@@ -35,7 +34,7 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from timm.utils import ModelEmaV3
 
-from ..atomic import write_atomic
+from ..atomic import write_atomic, write_json
 from ..data.splits import Splits
 from ..data.training_data import open_training_data
 from ..lr_sweep import read_lr
@@ -270,5 +269,5 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
     save_trained_model(run.out_dir / 'model.pt', run.state.eval_model, run.cfg.variant, run.spec, result['status'],
                        run.cfg.base_resolution, run.splits.mean, run.splits.std, run.data.classes)
     _write_metrics(run.out_dir / 'metrics.csv', run.state.rows)
-    write_atomic(run.out_dir / 'final.json', (json.dumps(result, indent=2, default=float) + '\n').encode())
+    write_json(run.out_dir / 'final.json', result, default=float)
     return result
