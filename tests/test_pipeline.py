@@ -215,6 +215,22 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert target.read_bytes() == b'old table' and list(tmp_path.iterdir()) == [target]
 
 
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    """SIGKILL mid-write cannot clean up; the resumed job's next write of the same file removes the debris of dead
+    writers and leaves a live writer's temporary file alone."""
+    from effscale_timm.atomic import write_atomic
+
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    target = tmp_path / 'last.pt'
+    stale = tmp_path / f'.last.pt.{dead.pid}.tmp'
+    busy = tmp_path / f'.last.pt.{os.getppid()}.tmp'
+    stale.write_bytes(b'half a checkpoint')
+    busy.write_bytes(b'being written')
+    write_atomic(target, b'new')
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, busy.name])
+
+
 def test_corrupt_prepared_dataset_is_rebuilt_not_used(study):
     """Last in this file: it changes the study's prepared file."""
     npz = study / 'results/data/digits.npz'
