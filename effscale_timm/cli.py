@@ -35,13 +35,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args) -> int:
-    from .train.engine import train_run
+    from .train.launch import run
     from .train.options import from_args
-    result = train_run(from_args(args))
-    if result['status'] == 'failed':
-        logging.getLogger('effscale').error('run failed (recorded in %s/final.json): %s', args.out_dir,
-                                            result['error'])
-    return 0
+    return run(from_args(args))
 
 
 def _module_stage(name: str):

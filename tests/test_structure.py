@@ -112,7 +112,7 @@ def test_config_keys_reach_the_run_config_through_the_command_line():
     for key, value in {**config, **spec}.items():
         if key in {f.name for f in dataclasses.fields(RunConfig)}:
             assert getattr(cfg, key) == value, key
-    assert cfg.compile is False and cfg.micro_batch is None  # absent keys keep RunConfig's defaults
+    assert cfg.compile is None and cfg.micro_batch is None  # absent keys keep RunConfig's defaults
 
 
 def test_run_key_ignores_paths_and_threads_but_not_results():

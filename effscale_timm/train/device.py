@@ -51,3 +51,9 @@ def peak_mem_gib(device: torch.device) -> float:
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2 ** 30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
+
+
+def limit_memory(device: torch.device, gib: float) -> None:
+    """Cap this process's allocations on its GPU at ``gib`` (an out-of-memory error beyond it)."""
+    total = torch.cuda.get_device_properties(device).total_memory / 2 ** 30
+    torch.cuda.set_per_process_memory_fraction(min(1.0, gib / total), device)

@@ -24,7 +24,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import timm
@@ -41,7 +41,8 @@ from ..lr_sweep import read_lr
 from ..model_file import save_trained_model
 from ..models import VariantSpec, resolve_variant
 from .checkpoint import load_latest, save_checkpoint
-from .device import autocast_factory, hardware_string, peak_mem_gib, resolve_device
+from .device import autocast_factory, hardware_string, limit_memory, peak_mem_gib, resolve_device
+from .distributed import RankShard, Ranks, average_bn, convert_sync_bn, join, leave, wrap
 from .loop import Step, TrainingDiverged, evaluate, train_one_epoch
 from .memory import probe_micro_batch
 from .options import RunConfig
@@ -69,7 +70,7 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
 def build_model(cfg: RunConfig, num_classes: int, in_chans: int, recipe: Recipe) -> torch.nn.Module:
     """``timm.create_model`` of the run's (registered) variant with the recipe's drop path and batch-norm args."""
     kwargs = dict(num_classes=num_classes, in_chans=in_chans, base_resolution=cfg.base_resolution,
-                  drop_path_rate=recipe.drop_path)
+                  drop_path_rate=recipe.drop_path if cfg.drop_path is None else cfg.drop_path)
     if recipe.bn_momentum is not None:
         kwargs['bn_momentum'] = recipe.bn_momentum
     if recipe.bn_eps is not None:
@@ -94,6 +95,9 @@ class _Run:
     ckpt_dir: Path
     out_dir: Path
     run_key: str
+    ranks: Ranks
+    compiled: bool
+    compile_s: Optional[float] = None  # the first update of this process, when compiled
 
 
 def _state(cfg: RunConfig, recipe: Recipe, model: torch.nn.Module, updates_per_epoch: int,
@@ -107,39 +111,61 @@ def _state(cfg: RunConfig, recipe: Recipe, model: torch.nn.Module, updates_per_e
                                        step_on_epochs=False, updates_per_epoch=updates_per_epoch,
                                        **recipe.sched_kwargs_for(cfg.epochs))
     ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True) if recipe.ema_decay else None
-    return TrainingState(model, optimizer, scheduler, ema, generator, micro_batch=cfg.micro_batch or cfg.batch_size)
+    return TrainingState(model, optimizer, scheduler, ema, generator,
+                         micro_batch=cfg.micro_batch or cfg.batch_size // cfg.nproc_per_node)
+
+
+def _model(cfg: RunConfig, recipe: Recipe, data, device: torch.device) -> torch.nn.Module:
+    """The variant on ``device``, channels_last, with gradient checkpointing and SyncBatchNorm when asked."""
+    model = build_model(cfg, len(data.classes), data.in_chans, recipe)
+    if cfg.sync_bn:
+        model = convert_sync_bn(model, device)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    if cfg.grad_checkpointing:
+        model.set_grad_checkpointing(True)
+    return model
+
+
+def _step(cfg: RunConfig, recipe: Recipe, state: TrainingState, ranks: Ranks, device: torch.device) -> Step:
+    """The update step: DistributedDataParallel across processes, ``torch.compile``d by default on a GPU."""
+    criterion = LabelSmoothingCrossEntropy(recipe.label_smoothing) if recipe.label_smoothing else \
+        torch.nn.CrossEntropyLoss()
+    step_model = wrap(state.model, ranks, device)
+    if _compiled(cfg, device):
+        step_model = torch.compile(step_model, mode=cfg.compile_mode)
+    return Step(state.model, state.optimizer, criterion, autocast_factory(device), state.micro_batch, step_model)
+
+
+def _compiled(cfg: RunConfig, device: torch.device) -> bool:
+    return cfg.compile if cfg.compile is not None else device.type == 'cuda'
 
 
 def _setup(cfg: RunConfig) -> _Run:
-    """Check the options, resolve the variant, open the data and build model, state and step."""
+    """Check the options, resolve the variant, join the torchrun job (if any), open the data and build model, state
+    and step."""
     cfg.validate()
     recipe = get_recipe(cfg.recipe)
     spec = resolve_variant(cfg.variant, cfg.depth, cfg.width, cfg.resolution, cfg.dropout,
                            note='custom (effscale train)')
     cfg = dataclasses.replace(cfg, depth=spec.depth, width=spec.width, resolution=spec.resolution,
                               dropout=spec.dropout, lr=read_lr(cfg.lr_from) if cfg.lr_from else cfg.lr)
-    device = resolve_device(cfg.device)
+    ranks, device = join(resolve_device(cfg.device))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     _seed_everything(cfg.seed, cfg.deterministic)
     data = open_training_data(cfg.data)
-    model = build_model(cfg, len(data.classes), data.in_chans, recipe).to(device)
-    model = model.to(memory_format=torch.channels_last)
-    if cfg.grad_checkpointing:
-        model.set_grad_checkpointing(True)
+    model = _model(cfg, recipe, data, device)
     generator = torch.Generator().manual_seed(cfg.seed)
     splits = data.splits(model, cfg.batch_size, max(cfg.batch_size, 256), device, generator, hflip=cfg.hflip,
                          max_train=cfg.max_train_samples, max_eval=cfg.max_eval_samples, workers=cfg.workers,
                          auto_augment=recipe.auto_augment, re_prob=recipe.re_prob)
+    if ranks.world > 1:
+        splits = dataclasses.replace(splits, train=RankShard(splits.train, ranks))
     state = _state(cfg, recipe, model, len(splits.train), generator)
-    criterion = LabelSmoothingCrossEntropy(recipe.label_smoothing) if recipe.label_smoothing else \
-        torch.nn.CrossEntropyLoss()
-    autocast = autocast_factory(device)
-    step = Step(model, state.optimizer, criterion, autocast, state.micro_batch,
-                torch.compile(model) if cfg.compile else model)
+    step = _step(cfg, recipe, state, ranks, device)
     run_key = cfg.key(data.digest())
-    return _Run(cfg, spec, device, data, splits, state, step, autocast, Path(cfg.ckpt_root) / run_key,
-                Path(cfg.out_dir), run_key)
+    return _Run(cfg, spec, device, data, splits, state, step, step.autocast, Path(cfg.ckpt_root) / run_key,
+                Path(cfg.out_dir), run_key, ranks, _compiled(cfg, device))
 
 
 def _fit_and_resume(run: _Run) -> None:
@@ -147,13 +173,24 @@ def _fit_and_resume(run: _Run) -> None:
     gradient checkpointing when needed), then resume from the last good checkpoint, if any, with its micro-batch."""
     if run.device.type == 'cuda' and not run.cfg.micro_batch:
         input_size = run.state.model.pretrained_cfg['input_size'][-1]
-        run.state.micro_batch = probe_micro_batch(run.step, run.data.in_chans, input_size, run.cfg.batch_size,
-                                                  run.cfg.memory_budget_gib)
+        step_model, run.step.step_model = run.step.step_model, run.state.model  # probe without DDP or compiling
+        run.state.micro_batch = probe_micro_batch(run.step, run.data.in_chans, input_size,
+                                                  run.cfg.batch_size // run.ranks.world, _memory_budget(run))
+        run.step.step_model = step_model
+    elif run.device.type == 'cuda' and _memory_budget(run):
+        limit_memory(run.device, _memory_budget(run))
     saved = load_latest(run.ckpt_dir)
     if saved is not None:
         run.state.load_state_dict(saved)
         _logger.info('resuming %s from epoch %d (%s)', run.cfg.variant, run.state.epoch, run.ckpt_dir)
     run.step.micro_batch = run.state.micro_batch
+
+
+def _memory_budget(run: _Run) -> Optional[float]:
+    """The GiB this process may use on its GPU: the configured budget, else its share of a packed GPU."""
+    if run.cfg.memory_budget_gib or run.cfg.trainings_per_gpu == 1:
+        return run.cfg.memory_budget_gib
+    return torch.cuda.get_device_properties(run.device).total_memory / 2 ** 30 / run.cfg.trainings_per_gpu
 
 
 def _epoch_row(run: _Run, train: Dict[str, float], val: Dict[str, float], epoch_s: float) -> Dict[str, Any]:
@@ -174,15 +211,20 @@ def _one_epoch(run: _Run, t_run: float, wall_before: float) -> None:
     state, cfg = run.state, run.cfg
     t0 = time.perf_counter()
     desc = f'{cfg.variant} s{cfg.seed} epoch {state.epoch + 1}/{cfg.epochs}'
-    train = train_one_epoch(state, run.splits.train, run.step, desc)
+    train = train_one_epoch(state, run.splits.train, run.step, desc, cfg.log_interval)
+    average_bn([state.model] + ([state.ema] if state.ema is not None else []), run.ranks)
+    if run.compiled and run.compile_s is None:
+        run.compile_s = train['first_step_s']
+        _logger.info('torch.compile: the first update took %.1f s (compiling)', run.compile_s)
     val = evaluate(state.eval_model, run.splits.val, run.autocast)
     state.epoch += 1
     state.best_val = max(state.best_val, val['top1'])
     state.micro_batch = run.step.micro_batch
     state.rows.append(_epoch_row(run, train, val, time.perf_counter() - t0))
     state.wall_s = wall_before + time.perf_counter() - t_run
-    save_checkpoint(run.ckpt_dir, dict(state.state_dict(), config=dataclasses.asdict(cfg)))
-    _write_metrics(run.out_dir / 'metrics.csv', state.rows)
+    if run.ranks.main:
+        save_checkpoint(run.ckpt_dir, dict(state.state_dict(), config=dataclasses.asdict(cfg)))
+        _write_metrics(run.out_dir / 'metrics.csv', state.rows)
 
 
 def _train_epochs(run: _Run) -> Dict[str, Any]:
@@ -192,15 +234,25 @@ def _train_epochs(run: _Run) -> Dict[str, Any]:
         try:
             _one_epoch(run, t_run, wall_before)
         except TrainingDiverged as e:
-            _logger.error('%s seed %d failed: %s', run.cfg.variant, run.cfg.seed, e)
-            run.state.wall_s = wall_before + time.perf_counter() - t_run
-            return {'status': 'failed', 'error': str(e)}
+            return _diverged(run, e, wall_before + time.perf_counter() - t_run)
         done_here += 1
         stop = run.cfg.stop_after_epochs
         if stop and done_here >= stop and run.state.epoch < run.cfg.epochs:
             _logger.info('stopping after %d epochs as asked (stop_after_epochs); the same command resumes', done_here)
             return {'status': 'stopped', 'epoch': run.state.epoch}
     return {'status': 'ok', 'error': None}
+
+
+def _diverged(run: _Run, error: TrainingDiverged, wall_s: float) -> Dict[str, Any]:
+    """A NaN loss: back to the last good checkpoint (so no NaN weights are saved), and the run is marked failed."""
+    saved = load_latest(run.ckpt_dir)
+    if saved is not None:
+        run.state.load_state_dict(saved)
+    where = f'the weights are those of epoch {run.state.epoch}' if saved is not None else \
+        'no checkpoint was written before it'
+    _logger.error('%s seed %d failed: %s; %s', run.cfg.variant, run.cfg.seed, error, where)
+    run.state.wall_s = wall_s
+    return {'status': 'failed', 'error': f'{error} ({where})'}
 
 
 def _write_metrics(path: Path, rows: List[Dict[str, Any]]) -> None:
@@ -224,7 +276,8 @@ def _result(run: _Run, status: str, error) -> Tuple[Dict[str, Any], Dict[str, np
               'batch_size': cfg.batch_size, 'micro_batch': run.step.micro_batch, 'run_key': run.run_key,
               'lr': state.optimizer.param_groups[0].get('initial_lr', cfg.lr),
               'lr_source': 'lr_sweep' if cfg.lr_from else ('config' if cfg.lr is not None else 'recipe'),
-              'native_size': run.data.native_size,
+              'native_size': run.data.native_size, 'processes': run.ranks.world, 'compiled': run.compiled,
+              'compile_s': None if run.compile_s is None else round(run.compile_s, 2),
               'max_train_samples': cfg.max_train_samples, 'max_eval_samples': cfg.max_eval_samples}
     if state.rows:
         last = state.rows[-1]
@@ -259,11 +312,19 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
         RuntimeError, ValueError, DatasetError: configuration, data or hardware errors, before any training.
     """
     run = _setup(cfg)
-    run.out_dir.mkdir(parents=True, exist_ok=True)
-    _fit_and_resume(run)
-    outcome = _train_epochs(run)
-    if outcome['status'] == 'stopped':
-        return outcome
+    try:
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        _fit_and_resume(run)
+        outcome = _train_epochs(run)
+        if outcome['status'] == 'stopped' or not run.ranks.main:
+            return outcome
+        return _write_results(run, outcome)
+    finally:
+        leave()
+
+
+def _write_results(run: _Run, outcome: Dict[str, Any]) -> Dict[str, Any]:
+    """Test the run (when it finished) and write test_predictions.npz, model.pt, metrics.csv and final.json."""
     result, predictions = _result(run, outcome['status'], outcome['error'])
     _write_predictions(run.out_dir / 'test_predictions.npz', predictions)
     save_trained_model(run.out_dir / 'model.pt', run.state.eval_model, run.cfg.variant, run.spec, result['status'],

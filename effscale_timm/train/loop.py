@@ -3,17 +3,23 @@
 
 :class:`Step` owns the micro-batch: an effective batch is split into micro-batches whose gradients accumulate, and an
 out-of-memory error in the middle of a run halves the micro-batch and retries the same batch.
+
+Nothing in a step waits for the device: the loss and the correct predictions accumulate on it and are read every
+``log_interval`` updates (and at the epoch's end), where the divergence check looks at them; in a multi-process run
+(torchrun) that read is also where the ranks' sums are added up, so every rank sees the same numbers.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import sys
 import time
-from typing import Any, Callable, Dict, Iterable, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from .memory import accumulation_steps, is_oom
@@ -35,10 +41,12 @@ class Progress:
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
 
-    def update(self, loss: float) -> None:
+    def update(self, loss: Optional[float] = None) -> None:
+        """One more update; ``loss`` when it was read (every log interval)."""
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(loss=f'{loss:.3f}', refresh=False)
+            if loss is not None:
+                self.bar.set_postfix(loss=f'{loss:.3f}', refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -62,24 +70,31 @@ class Step:
         self.step_model = step_model or model
         self.micro_batch = micro_batch
 
-    def forward_backward(self, x: torch.Tensor, y: torch.Tensor, scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Forward and backward of one micro-batch, its loss scaled by its share of the batch; (logits, loss)."""
-        with self.autocast():
-            out = self.step_model(x)
-            loss = self.criterion(out.float(), y)
-        (loss * scale).backward()
+    def forward_backward(self, x: torch.Tensor, y: torch.Tensor, scale: float,
+                         sync: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward of one micro-batch, its loss scaled by its share of the batch; (logits, loss).
+        ``sync=False`` skips a DistributedDataParallel model's gradient all-reduce (micro-batches but the last)."""
+        skip = getattr(self.step_model, 'no_sync', None) if not sync else None
+        with skip() if skip is not None else contextlib.nullcontext():
+            with self.autocast():
+                out = self.step_model(x)
+                loss = self.criterion(out.float(), y)
+            (loss * scale).backward()
         return out.detach(), loss.detach()
 
-    def _accumulate(self, x: torch.Tensor, y: torch.Tensor) -> Tuple[float, int]:
-        losses, hits = [], 0
-        for xc, yc in zip(x.split(self.micro_batch), y.split(self.micro_batch)):
-            out, loss = self.forward_backward(xc, yc, len(yc) / len(y))
-            losses.append(loss * len(yc))
-            hits += (out.argmax(1) == yc).sum().item()
-        return (torch.stack(losses).sum() / len(y)).item(), hits
+    def _accumulate(self, x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        chunks = list(zip(x.split(self.micro_batch), y.split(self.micro_batch)))
+        loss_sum = torch.zeros((), device=x.device)
+        hits = torch.zeros((), dtype=torch.long, device=x.device)
+        for i, (xc, yc) in enumerate(chunks):
+            out, loss = self.forward_backward(xc, yc, len(yc) / len(y), sync=i == len(chunks) - 1)
+            loss_sum += loss * len(yc)
+            hits += (out.argmax(1) == yc).sum()
+        return loss_sum, hits
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> Tuple[float, int]:
-        """Gradients of one batch (not yet applied); returns (mean loss, correct predictions)."""
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Gradients of one batch (not yet applied); returns (summed loss, correct predictions) as device tensors,
+        without waiting for the device."""
         self.optimizer.zero_grad(set_to_none=True)
         while True:
             try:
@@ -94,39 +109,73 @@ class Step:
                                 accumulation_steps(len(y), self.micro_batch))
 
 
-def train_one_epoch(state: TrainingState, batches: Iterable, step: Step, desc: str) -> Dict[str, float]:
-    """One pass over ``batches``: update, scheduler and EMA per batch.
+class EpochSums:
+    """Loss, correct predictions and images of an epoch, summed on the device; :meth:`read` waits for it (once per
+    log interval), adds the ranks' sums in a multi-process run, and raises :class:`TrainingDiverged` on a NaN."""
+
+    def __init__(self, device: torch.device):
+        self.sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, images
+
+    def add(self, loss_sum: torch.Tensor, hits: torch.Tensor, n: int) -> None:
+        self.sums[0] += loss_sum.double()
+        self.sums[1] += hits
+        self.sums[2] += n
+
+    def read(self, where: str) -> Tuple[float, float, int]:
+        """(mean loss, top-1 in percent, images) so far, over all ranks."""
+        sums = self.sums.clone()
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(sums)
+        loss, correct, seen = sums.tolist()
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f'loss became {loss} {where}; lower the learning rate or check the data')
+        return loss / max(seen, 1), 100.0 * correct / max(seen, 1), int(seen)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def train_one_epoch(state: TrainingState, batches: Iterable, step: Step, desc: str,
+                    log_interval: int = 50) -> Dict[str, float]:
+    """One pass over ``batches``: update, scheduler and EMA per batch; the sums are read (and checked for a NaN)
+    every ``log_interval`` updates and at the end.
 
     Returns:
-        ``{'loss', 'top1', 'seen', 'seconds'}`` of the epoch.
+        ``{'loss', 'top1', 'seen', 'seconds', 'first_step_s'}`` of the epoch (``first_step_s``: the first update,
+        waited for, which holds ``torch.compile``'s compile time in a process's first epoch).
 
     Raises:
-        TrainingDiverged: the loss became NaN or infinite (before that update is applied).
+        TrainingDiverged: the loss became NaN or infinite (the updates since the last read have been applied).
     """
     state.model.train()
     t0 = time.perf_counter()
-    loss_sum, correct, seen = 0.0, 0, 0
+    sums, first_step_s = None, 0.0
     num_updates = state.epoch * len(batches)
     progress = Progress(len(batches), desc)
     try:
-        for x, y in batches:
-            loss, hits = step(x, y)
-            if not math.isfinite(loss):
-                raise TrainingDiverged(f'loss became {loss} at epoch {state.epoch + 1}, update {num_updates + 1}; '
-                                       f'lower the learning rate or check the data')
+        for i, (x, y) in enumerate(batches):
+            loss_sum, hits = step(x, y)
+            sums = sums or EpochSums(loss_sum.device)
+            sums.add(loss_sum, hits, len(y))
             state.optimizer.step()
             num_updates += 1
             state.scheduler.step_update(num_updates=num_updates)
             if state.ema is not None:
                 state.ema.update(state.model, step=num_updates)
-            loss_sum, correct, seen = loss_sum + loss * len(y), correct + hits, seen + len(y)
-            progress.update(loss)
+            if i == 0:
+                _sync(loss_sum.device)
+                first_step_s = time.perf_counter() - t0
+            read = (i + 1) % log_interval == 0
+            progress.update(sums.read(f'by update {num_updates} (epoch {state.epoch + 1})')[0] if read else None)
+        if sums is None:
+            raise ValueError('no training batches: the training split is empty')
+        loss, top1, seen = sums.read(f'in epoch {state.epoch + 1}, by update {num_updates}')
     finally:
         progress.close()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return {'loss': loss_sum / seen, 'top1': 100.0 * correct / seen, 'seen': seen,
-            'seconds': time.perf_counter() - t0}
+    return {'loss': loss, 'top1': top1, 'seen': seen, 'seconds': time.perf_counter() - t0,
+            'first_step_s': first_step_s}
 
 
 @torch.no_grad()
@@ -135,19 +184,21 @@ def evaluate(model: torch.nn.Module, batches: Iterable, autocast: Callable,
     """Loss and top-1 (percent) of ``model`` over ``batches``; with ``keep_predictions`` also ``pred`` and
     ``label``, int64 arrays of the predicted and true class of every image in the batches' order."""
     model.eval()
-    loss_sum, correct, n, preds, labels = 0.0, 0, 0, [], []
+    sums, preds, labels = None, [], []
     for x, y in batches:
         with autocast():
             out = model(x)
-        loss_sum += F.cross_entropy(out.float(), y, reduction='sum').item()
         pred = out.argmax(1)
-        correct += (pred == y).sum().item()
-        n += len(y)
+        sums = sums if sums is not None else torch.zeros(3, dtype=torch.float64, device=out.device)
+        sums[0] += F.cross_entropy(out.float(), y, reduction='sum').double()
+        sums[1] += (pred == y).sum()
+        sums[2] += len(y)
         if keep_predictions:
-            preds.append(pred.cpu())
-            labels.append(y.cpu())
+            preds.append(pred)
+            labels.append(y)
+    loss_sum, correct, n = sums.tolist() if sums is not None else (0.0, 0, 0)
     result = {'loss': loss_sum / max(n, 1), 'top1': 100.0 * correct / max(n, 1)}
     if keep_predictions:
-        result['pred'] = torch.cat(preds).numpy().astype(np.int64) if preds else np.zeros(0, np.int64)
-        result['label'] = torch.cat(labels).numpy().astype(np.int64) if labels else np.zeros(0, np.int64)
+        result['pred'] = torch.cat(preds).cpu().numpy().astype(np.int64) if preds else np.zeros(0, np.int64)
+        result['label'] = torch.cat(labels).cpu().numpy().astype(np.int64) if labels else np.zeros(0, np.int64)
     return result

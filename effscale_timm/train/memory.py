@@ -12,6 +12,8 @@ from typing import Callable, Optional, Tuple
 import torch
 from timm.utils import check_batch_size_retry, decay_batch_step
 
+from .device import limit_memory
+
 _logger = logging.getLogger(__name__)
 
 MIN_MICRO_BATCH = 8  # below this, gradient checkpointing is turned on instead of shrinking further
@@ -87,8 +89,7 @@ def probe_micro_batch(step, in_chans: int, input_size: int, batch_size: int,
     model, optimizer = step.model, step.optimizer
     device = next(model.parameters()).device
     if memory_budget_gib:
-        total = torch.cuda.get_device_properties(device).total_memory / 2 ** 30
-        torch.cuda.set_per_process_memory_fraction(min(1.0, memory_budget_gib / total), device)
+        limit_memory(device, memory_budget_gib)
     initial_model = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     initial_optimizer = copy.deepcopy(optimizer.state_dict())
 

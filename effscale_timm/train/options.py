@@ -20,6 +20,7 @@ from .recipes import RECIPES
 
 DEVICE_PATTERN = r'^(auto|cpu|cuda(:[0-9]+)?)$'  # the schema's `device` pattern; a test checks they are equal
 MULTIPLIERS = ('depth', 'width', 'resolution', 'dropout')
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune')
 
 
 def _opt(default: Any = dataclasses.MISSING, help: str = '', config: bool = True, key: bool = True,
@@ -50,6 +51,7 @@ class RunConfig:
                                        config=False)
     dropout: Optional[float] = _opt(None, 'dropout before the classifier (default: the variant\'s, or 0.2)',
                                     config=False)
+    drop_path: Optional[float] = _opt(None, "stochastic depth rate (default: the recipe's)")
     max_train_samples: Optional[int] = _opt(None, 'train on a fixed subset (demos)')
     max_eval_samples: Optional[int] = _opt(None, 'validate and test on a fixed subset (demos)')
     lr: Optional[float] = _opt(None, "learning rate (default: the recipe's lr_per_256 x batch / 256)")
@@ -59,7 +61,17 @@ class RunConfig:
                                             'on GPU)')
     memory_budget_gib: Optional[float] = _opt(None, 'GPU memory budget in GiB (default: the whole GPU)')
     grad_checkpointing: bool = _opt(False, "timm's gradient checkpointing from the start")
-    compile: bool = _opt(False, 'torch.compile the training step')
+    compile: Optional[bool] = _opt(None, 'torch.compile the training step (default: on a GPU, off on the CPU)',
+                                   key=False)
+    compile_mode: Optional[str] = _opt(None, "torch.compile's mode ('reduce-overhead': CUDA graphs)", key=False,
+                                       choices=list(COMPILE_MODES))
+    log_interval: int = _opt(50, 'updates between reads of the loss from the device (progress and NaN check)',
+                             key=False)
+    nproc_per_node: int = _opt(1, 'GPUs (processes, launched with torchrun) for this one training; the global batch '
+                                  'is split between them', key=False)
+    sync_bn: bool = _opt(False, 'SyncBatchNorm across the processes of a multi-GPU training')
+    trainings_per_gpu: int = _opt(1, 'trainings packed on one GPU: each takes a free slot of the least busy GPU and '
+                                     'gets that share of its memory as its budget', key=False)
     deterministic: bool = _opt(False, 'deterministic algorithms (bit-exact resume on CPU)')
     hflip: bool = _opt(True, 'random horizontal flips (off for digits, where a flip changes the class)')
     ckpt_root: str = _opt('results/ckpt', 'epoch checkpoints, in a folder per run key', config=False, key=False)
@@ -78,7 +90,8 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first option a run would fail on."""
-        for name in ('epochs', 'batch_size', 'base_resolution', 'workers'):
+        for name in ('epochs', 'batch_size', 'base_resolution', 'workers', 'log_interval', 'nproc_per_node',
+                     'trainings_per_gpu'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == 'workers' else 1):
                 raise ValueError(f'{name} must be a positive whole number, got {value!r}')
@@ -86,6 +99,9 @@ class RunConfig:
             raise ValueError(f'device must be auto, cpu or cuda[:N], got {self.device!r}')
         if self.lr is not None and self.lr_from:
             raise ValueError('give either lr or lr_from, not both')
+        if self.batch_size % self.nproc_per_node:
+            raise ValueError(f'batch_size {self.batch_size} must split evenly over nproc_per_node '
+                             f'{self.nproc_per_node} processes')
         if self.recipe not in RECIPES:
             raise ValueError(f'recipe must be one of {sorted(RECIPES)}, got {self.recipe!r}')
 
@@ -128,15 +144,9 @@ def config_keys() -> List[str]:
     return [f.name for f in dataclasses.fields(RunConfig) if f.metadata['config']]
 
 
-def config_to_args(config: Dict[str, Any], multipliers: Optional[Dict[str, float]] = None) -> List[str]:
-    """``effscale train`` arguments for the training keys of a study config, plus a variant's multipliers.
-
-    Keys absent from ``config`` or null keep :class:`RunConfig`'s defaults; booleans become ``--x`` / ``--no-x``.
-    """
-    types = _field_types()
-    args: List[str] = []
-    values = {k: config[k] for k in config_keys() if config.get(k) is not None}
-    values.update({k: v for k, v in (multipliers or {}).items() if k in MULTIPLIERS and v is not None})
+def _flags(values: Dict[str, Any]) -> List[str]:
+    """``effscale train`` flags of option values (booleans as ``--x`` / ``--no-x``)."""
+    types, args = _field_types(), []
     for name, value in values.items():
         flag = name.replace('_', '-')
         if types[name] is bool:
@@ -144,3 +154,18 @@ def config_to_args(config: Dict[str, Any], multipliers: Optional[Dict[str, float
         else:
             args += [f'--{flag}', repr(value) if isinstance(value, float) else str(value)]
     return args
+
+
+def to_argv(cfg: RunConfig) -> List[str]:
+    """The ``effscale train`` arguments that give ``cfg`` back (how a launcher hands a run to its workers)."""
+    return _flags({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) is not None})
+
+
+def config_to_args(config: Dict[str, Any], multipliers: Optional[Dict[str, float]] = None) -> List[str]:
+    """``effscale train`` arguments for the training keys of a study config, plus a variant's multipliers.
+
+    Keys absent from ``config`` or null keep :class:`RunConfig`'s defaults; booleans become ``--x`` / ``--no-x``.
+    """
+    values = {k: config[k] for k in config_keys() if config.get(k) is not None}
+    values.update({k: v for k, v in (multipliers or {}).items() if k in MULTIPLIERS and v is not None})
+    return _flags(values)

@@ -119,13 +119,18 @@ def search_report_finals(wildcards):
 
 @functools.cache
 def gpus_per_train():
-    """1 when trainings use a GPU (device cuda, or auto on a machine with one), else 0."""
+    """GPUs one training uses: nproc_per_node when trainings use a GPU (device cuda, or auto on a machine with
+    one), else 0. The train job asks for them as `gpu` (SLURM's --gpus) and as `gpu_slots` (the local limit that
+    packs trainings_per_gpu trainings on each GPU; the entry point picks the GPU itself, with a slot lock).
+    """
     device = str(config.get("device", "auto"))
     if device == "auto":
         import torch
 
-        return int(torch.cuda.is_available())
-    return int(device.startswith("cuda"))
+        on_gpu = torch.cuda.is_available()
+    else:
+        on_gpu = device.startswith("cuda")
+    return config.get("nproc_per_node", 1) if on_gpu else 0
 
 
 def largest_input():

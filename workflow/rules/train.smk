@@ -19,6 +19,7 @@ rule train:
     threads: config.get("threads", 2)
     resources:
         gpu=lambda w: gpus_per_train(),
+        gpu_slots=lambda w: gpus_per_train(),
         mem_mb=config.get("train_mem_mb", 8000),
         runtime=config.get("train_runtime_min", 60),
     params:
