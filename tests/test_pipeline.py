@@ -112,6 +112,19 @@ def test_slurm_profile_dry_run(tmp_path):
     assert 'runtime=720' in train_block
 
 
+def test_gpu_trainings_ask_for_their_gpus_and_slots_and_pack(tmp_path):
+    """On a 2-GPU-per-training study packed 2 per GPU: each train job asks for 2 GPUs (SLURM's --gpus) and 2 slots
+    (the local limit, `--resources gpu_slots=G*k`), and its command carries both settings to the entry point."""
+    out = snakemake(tmp_path, '-n', '--configfile', str(ROOT / 'config/full.yaml'), '--config', 'nproc_per_node=2',
+                    'trainings_per_gpu=2', '--resources', 'gpu_slots=8')
+    train_block = out.stdout[out.stdout.index('rule train:'):][:2500]
+    assert re.search(r'\bgpu=2\b', train_block) and re.search(r'\bgpu_slots=2\b', train_block), train_block
+    assert '--nproc-per-node 2' in train_block and '--trainings-per-gpu 2' in train_block, train_block
+    cpu = snakemake(tmp_path / 'cpu', '-n', config=TINY)  # the CPU demo asks for no GPU at all
+    cpu_block = cpu.stdout[cpu.stdout.index('rule train:'):][:2500]
+    assert re.search(r'\bgpu=0\b', cpu_block) and re.search(r'\bgpu_slots=0\b', cpu_block), cpu_block
+
+
 def test_env_files_agree_with_constraints():
     pins = {}
     for line in (ROOT / 'constraints.txt').read_text().splitlines():

@@ -118,6 +118,35 @@ def test_nan_loss_marks_the_run_failed(digits_npz, tmp_path):
     assert (out / 'model.pt').exists()  # downstream rules still find their input
 
 
+def test_a_nan_between_reads_falls_back_to_the_last_good_checkpoint(digits_npz, tmp_path, monkeypatch, one_thread):
+    """The loss is read every log_interval updates, so NaN updates may be applied before the check sees them: the run
+    then goes back to its last good checkpoint, and no NaN weights are saved."""
+    from effscale_timm.train import engine, loop
+    from effscale_timm.train.options import RunConfig
+
+    real_call, calls = loop.Step.__call__, []
+
+    def poisoned(self, x, y):  # from the 6th update on (epoch 2 of 4 updates each): NaN loss and NaN weights
+        loss_sum, hits = real_call(self, x, y)
+        calls.append(1)
+        if len(calls) > 5:
+            with torch.no_grad():
+                next(self.model.parameters()).fill_(float('nan'))
+            loss_sum = loss_sum * float('nan')
+        return loss_sum, hits
+
+    monkeypatch.setattr(loop.Step, '__call__', poisoned)
+    cfg = RunConfig(variant='effscale_b0', data=str(digits_npz), out_dir=str(tmp_path / 'run'), epochs=3,
+                    batch_size=64, max_train_samples=256, max_eval_samples=128, device='cpu', hflip=False,
+                    log_interval=3, ckpt_root=str(tmp_path / 'ckpt'))
+    result = engine.train_run(cfg)
+    assert result['status'] == 'failed' and 'weights are those of epoch 1' in result['error']
+    assert 'by update 7' in result['error'] and result['epochs'] == 1  # read at updates 3, 4 (end), 7
+    saved = torch.load(tmp_path / 'run' / 'model.pt', weights_only=False)['state_dict']
+    assert all(torch.isfinite(v).all() for v in saved.values() if v.is_floating_point())
+    assert len(_metrics(tmp_path / 'run')) == 1
+
+
 def test_cuda_without_gpu_is_a_clear_error(digits_npz, tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
