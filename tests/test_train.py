@@ -147,6 +147,18 @@ def test_a_nan_between_reads_falls_back_to_the_last_good_checkpoint(digits_npz, 
     assert len(_metrics(tmp_path / 'run')) == 1
 
 
+def test_compiled_training_runs_and_reports_its_compile_time(digits_npz, tmp_path):
+    """torch.compile is the default on a GPU; its path is checked here on the CPU (a tiny network: ~1 min, the compile)."""
+    out = tmp_path / 'run'
+    effscale('train', '--variant', 'x_tiny_compiled', '--depth', '0.25', '--width', '0.25', '--resolution', '1',
+             '--data', digits_npz, '--out-dir', out, '--ckpt-root', tmp_path / 'ckpt', '--epochs', '2', '--batch-size',
+             '32', '--max-train-samples', '64', '--max-eval-samples', '32', '--device', 'cpu', '--threads', '2',
+             '--compile')
+    final, rows = _final(out), _metrics(out)
+    assert final['status'] == 'ok' and final['compiled'] is True and final['compile_s'] > 0
+    assert float(rows[1]['img_per_s']) > float(rows[0]['img_per_s'])  # the first epoch held the compiling
+
+
 def test_cuda_without_gpu_is_a_clear_error(digits_npz, tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')

@@ -67,7 +67,7 @@ class Step:
     def __init__(self, model: torch.nn.Module, optimizer, criterion, autocast: Callable, micro_batch: int,
                  step_model: torch.nn.Module = None):
         self.model, self.optimizer, self.criterion, self.autocast = model, optimizer, criterion, autocast
-        self.step_model = step_model or model
+        self.step_model = step_model if step_model is not None else model  # (a compiled module has no truth value)
         self.micro_batch = micro_batch
 
     def forward_backward(self, x: torch.Tensor, y: torch.Tensor, scale: float,
