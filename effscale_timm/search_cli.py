@@ -13,13 +13,11 @@ so that the workflow and a user by hand agree on them.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .atomic import write_json
+from .atomic import read_json, write_json
 from .flops import match_flops
 from .scaling import AXES
 from .search import candidate_name, choose, family_dropout, filter_by_measured_macs, grid
@@ -27,9 +25,6 @@ from .search_family import MAX_MATCH_MULTIPLIER, PAPER, macs_of, member_spec, st
 
 _logger = logging.getLogger(__name__)
 
-
-def _read_json(path: os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
 
 
 def run_grid(args: argparse.Namespace) -> Dict[str, Any]:
@@ -89,7 +84,7 @@ def run_match(args: argparse.Namespace) -> Dict[str, Any]:
 def _finals(paths: Sequence[os.PathLike]) -> Dict[str, List[Dict[str, Any]]]:
     by_name: Dict[str, List[Dict[str, Any]]] = {}
     for p in paths:
-        final = _read_json(p)
+        final = read_json(p)
         by_name.setdefault(final['variant'], []).append(final)
     return by_name
 
@@ -112,13 +107,13 @@ def _vs_paper(chosen_runs, paper_runs) -> Dict[str, Any]:
 
 def run_choose(args: argparse.Namespace) -> Dict[str, Any]:
     """The candidate chosen on validation (:func:`effscale_timm.search.choose`), compared with the paper's."""
-    candidates = set(_read_json(args.grid)['candidates'])
+    candidates = set(read_json(args.grid)['candidates'])
     runs = _finals(args.runs)
     unknown = sorted(set(runs) - candidates)
     if unknown:
         raise ValueError(f'search choose: runs of {unknown} are not candidates of {args.grid}')
     chosen = choose(runs)
-    paper_runs = [r for p in args.paper_runs for r in [_read_json(p)]]
+    paper_runs = [r for p in args.paper_runs for r in [read_json(p)]]
     chosen['paper'] = dict(zip(('alpha', 'beta', 'gamma'), PAPER), name=candidate_name(*PAPER),
                            member=strategy_member('compound_paper', 1))
     chosen['vs_paper'] = _vs_paper(runs[chosen['name']], paper_runs)

@@ -6,21 +6,16 @@ multipliers from the ``match`` outputs, so that the workflow and a user by hand 
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from .atomic import read_json
 from .flops import count_scaled_macs
 from .models import VARIANTS
 from .scaling import compound, round_resolution
 from .search import family, family_dropout, parse_candidate_name
-
-
-def _read_json(path: os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
-
 
 PAPER = (1.2, 1.1, 1.15)  # the paper's alpha, beta, gamma (ImageNet)
 B0 = 'effscale_b0'
@@ -72,9 +67,9 @@ def member_spec(name: str, chosen: Optional[os.PathLike] = None,
     if kind == 'paper':
         return family(*PAPER, [phi], prefix=PAPER_PREFIX)[name]
     if kind == 'search':
-        c = _read_json(chosen)
+        c = read_json(chosen)
         return family(c['alpha'], c['beta'], c['gamma'], [phi], prefix=FOUND_PREFIX)[name]
-    spec = _read_json(Path(match_dir) / f'phi{phi}.json')['members'][name]
+    spec = read_json(Path(match_dir) / f'phi{phi}.json')['members'][name]
     return {k: spec[k] for k in ('depth', 'width', 'resolution', 'dropout', 'note')}
 
 
