@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from effscale_timm.models import VARIANTS
-from effscale_timm.report import (_error_bars, _series, add_arguments, attach_references, build_report, convergence,
-                                  load_runs, parse_expected, run_cli, scaling_axis, summarize)
+from effscale_timm.report import (add_arguments, attach_references, build_report, convergence, load_runs,
+                                  parse_expected, run_cli, scaling_axis, summarize)
+from effscale_timm.report_figure import _error_bars, _series
 from effscale_timm.stats import binomial_interval, holm, minimum_detectable_effect, paired_bootstrap, welch_interval
 
 PNG = b'\x89PNG\r\n\x1a\n'
@@ -420,7 +421,7 @@ def test_verdict_prefers_the_single_axis_row_at_matched_compute(tmp_path):
 
 
 def test_a_smoke_study_says_why_no_conclusion_follows():
-    from effscale_timm.report import smoke_reasons
+    from effscale_timm.report_markdown import smoke_reasons
     rows = [{'variant': 'effscale_b0', 'n_ok': 1, 'final_feature_map': [1, 1]},
             {'variant': 'effscale_resolution_b0', 'n_ok': 1, 'final_feature_map': [2, 2]}]
     runs = [{'status': 'ok', 'max_train_samples': 2048, 'epochs': 3}] * 2

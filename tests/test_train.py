@@ -148,7 +148,8 @@ def test_a_nan_between_reads_falls_back_to_the_last_good_checkpoint(digits_npz, 
 
 
 def test_compiled_training_runs_and_reports_its_compile_time(digits_npz, tmp_path):
-    """torch.compile is the default on a GPU; its path is checked here on the CPU (a tiny network: ~1 min, the compile)."""
+    """torch.compile is the default on a GPU; its path is checked here on the CPU (a tiny network; about a minute of
+    compiling on a fresh machine)."""
     out = tmp_path / 'run'
     effscale('train', '--variant', 'x_tiny_compiled', '--depth', '0.25', '--width', '0.25', '--resolution', '1',
              '--data', digits_npz, '--out-dir', out, '--ckpt-root', tmp_path / 'ckpt', '--epochs', '2', '--batch-size',
