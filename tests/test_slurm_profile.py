@@ -24,7 +24,6 @@ TRAIN_FINAL = 'results/runs/digits/effscale_b0/seed0/final.json'
 PROFILE_JSON = 'results/profile/digits/effscale_b0.json'  # a CPU rule with no inputs: submitted beside the train job
 TINY = dict(dataset='digits', variants=['effscale_b0'], seeds=[0], epochs=1, recipe='fast', batch_size=64,
             device='cuda', base_resolution=32, max_train_samples=64, max_eval_samples=32, threads=2)
-SCHEMA = (ROOT / 'workflow' / 'schemas' / 'config.schema.yaml').read_text()
 
 # sbatch (called through a shell with --parsable): record argv, print a job id. sacct: FAILED for every job id
 # handed out (the status query), nothing for the account guess and the failure-reason queries. scontrol: the two
@@ -76,7 +75,8 @@ def _start(tmp_path, digits_npz, **config):
     env = {k: v for k, v in cli_env().items() if not k.startswith(('SLURM_', 'SBATCH_', 'SRUN_'))}
     env.update(PATH=f'{tmp_path / "bin"}{os.pathsep}{env["PATH"]}', FAKE_SLURM_DIR=str(tmp_path))
     cmd = [SNAKEMAKE, '-s', str(ROOT / 'Snakefile'), '-d', str(work),
-           '--workflow-profile', str(ROOT / 'profiles/slurm'), '--configfile', str(config_file), '--retries', '0', '--latency-wait', '1',
+           '--workflow-profile', str(ROOT / 'profiles/slurm'), '--configfile', str(config_file), '--retries', '0',
+           '--latency-wait', '1',
            '--slurm-init-seconds-before-status-checks', '1', TRAIN_FINAL, PROFILE_JSON]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -101,7 +101,7 @@ def _submitted(tmp_path, proc):
 def submitted(tmp_path_factory, digits_npz):
     """submitted(n): {rule: sbatch argv} of a run whose trainings use n GPUs. The runs (one per count) start side by
     side, most of each is importing and parsing the workflow."""
-    counts = [1, 2] if 'nproc_per_node' in SCHEMA else [1]
+    counts = [1, 2]
     dirs = {n: tmp_path_factory.mktemp(f'slurm_gpu{n}') for n in counts}
     procs = {n: _start(dirs[n], digits_npz, **({'nproc_per_node': n} if n > 1 else {})) for n in counts}
     yield lambda n: _submitted(dirs[n], procs[n])
@@ -165,7 +165,6 @@ def test_one_gpu_training_is_submitted_as_one_task_with_its_gpu(submitted):
         print(f'{rule}: {_shown(argv)}')
 
 
-@pytest.mark.skipif('nproc_per_node' not in SCHEMA, reason='nproc_per_node not in the config schema yet')
 def test_two_gpu_training_asks_for_two_gpus_in_one_task(submitted):
     by_rule = submitted(2)
     _check_train(by_rule['train'], gpus=2)  # not the profile's number, not two tasks of one GPU each
