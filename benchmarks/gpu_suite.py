@@ -6,8 +6,7 @@ Sections of its one markdown table:
    img/s of the last epoch from ``metrics.csv``) against plain timm ``efficientnet_b0`` (bf16 autocast, NCHW, AdamW,
    one ``.item()`` per step) fed (a) by a DataLoader with CPU augmentation, (b) from uint8 tensors on the GPU with
    the same augmentation there; at 32, 128 and 224 px. Targets: >= 3x at 32 px, >= 1.25x at 224 px.
-2. CUDA graphs: the engine with ``compile_mode='reduce-overhead'`` against default compile at 32 px (when the
-   engine has that option).
+2. CUDA graphs: the engine with ``compile_mode='reduce-overhead'`` against default compile at 32 px.
 3. Packing: the default study's variants (``config.yaml``) as K ``effscale train`` processes one after another
    against all K at once on the same GPU, with ``--trainings-per-gpu K`` (a GPU slot and 1/K of the memory each).
 4. Memory: ``effscale_b0``..``effscale_b7`` at the paper's px (base 224), effective batch 32, under a 16 GiB budget
@@ -51,7 +50,7 @@ import torchvision  # noqa: E402
 
 import throughput as tp  # noqa: E402 - the plain timm loops and the engine helpers, shared
 from effscale_timm.data import load_prepared  # noqa: E402
-from effscale_timm.train.engine import train_run  # noqa: E402
+from effscale_timm.train.engine import RunConfig, train_run  # noqa: E402
 
 SECTIONS = {1: 'end-to-end img/s', 2: 'CUDA graphs', 3: 'packing', 4: 'memory budget', 5: 'accuracy'}
 RUN_ORDER = (1, 4, 3, 2, 5)  # by priority: a part that runs out of time leaves the more important ones measured
@@ -197,12 +196,12 @@ def fresh_device(device: torch.device) -> None:
 
 
 def run_engine(suite: Suite, name: str, **fields: Any) -> Dict[str, Any]:
-    """``train_run`` in this process with ``fields`` (those the engine has); final.json, the last epoch's row of
-    metrics.csv and the wall seconds of the call."""
+    """``train_run`` in this process with ``fields``; final.json, the last epoch's row of metrics.csv and the wall
+    seconds of the call."""
     fresh_device(suite.device)
     out = suite.work / name
-    cfg = tp.engine_config(data=str(suite.args.data), out_dir=str(out), ckpt_root=str(out / 'ckpt'),
-                           device=suite.device.type, seed=0, recipe='fast', **fields)
+    cfg = RunConfig(data=str(suite.args.data), out_dir=str(out), ckpt_root=str(out / 'ckpt'),
+                    device=suite.device.type, seed=0, recipe='fast', **fields)
     t0 = time.perf_counter()
     final = train_run(cfg)
     wall = time.perf_counter() - t0
@@ -297,8 +296,6 @@ def part_accuracy(suite: Suite) -> List[Row]:
 def part_cuda_graphs(suite: Suite) -> List[Row]:
     px = suite.scale.accuracy_px
     case = f'{px} px, batch {suite.scale.batch[px]}: compile_mode reduce-overhead vs default compile'
-    if not tp.has_field('compile_mode'):
-        return [Row(2, case, notes='skipped: the engine has no compile_mode option')]
     if not suite.budget.allows(2, suite.budget.estimate('engine', 90 if suite.cuda else 10)):
         return [skipped(2, case)]
     default = engine_at(suite, px)

@@ -17,13 +17,11 @@ Prints a markdown table (img/s; ratio = engine / baseline). ``benchmarks/gpu_sui
 from __future__ import annotations
 
 import argparse
-import csv
-import dataclasses
 import platform
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import timm
@@ -33,38 +31,27 @@ from torch.utils.data import DataLoader, Dataset
 
 import effscale_timm  # noqa: F401 - registers effscale_b0
 from effscale_timm.data import load_prepared
+from effscale_timm.report_runs import read_metrics
 from effscale_timm.train.engine import RunConfig, train_run
 
 
 # --- the engine, through its public surface -----------------------------------------------------------------------
 
-def has_field(name: str) -> bool:
-    """True when :class:`RunConfig` has the field ``name`` (the engine's options change between versions)."""
-    return any(f.name == name for f in dataclasses.fields(RunConfig))
-
-
-def engine_config(**fields: Any) -> RunConfig:
-    """A :class:`RunConfig` of the ``fields`` it has (``compile_mode`` and the like are dropped when absent)."""
-    return RunConfig(**{k: v for k, v in fields.items() if has_field(k)})
-
-
-def last_epoch(out_dir: Path) -> Dict[str, str]:
-    """The last row of a run's ``metrics.csv`` (img_per_s, peak_mem_gib, micro_batch, ...)."""
-    with open(Path(out_dir) / 'metrics.csv', newline='') as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
+def last_epoch(out_dir: Path) -> Dict[str, Optional[float]]:
+    """The last epoch of a run's ``metrics.csv`` (img_per_s, peak_mem_gib, micro_batch, ...), as the report reads it."""
+    epochs = read_metrics(Path(out_dir) / 'metrics.csv')
+    if not epochs:
         raise RuntimeError(f'{out_dir}/metrics.csv has no epochs')
-    return rows[-1]
+    return epochs[-1]
 
 
 def engine_rate(data: str, px: int, batch: int, steps: int, device: str, compile_: Optional[bool] = None,
                 threads: Optional[int] = None, variant: str = 'effscale_b0') -> float:
     """img/s of the engine's training loop: ``train_run`` for 2 epochs of ``steps`` batches, second epoch."""
     with tempfile.TemporaryDirectory(prefix='effscale-throughput-') as tmp:
-        cfg = engine_config(variant=variant, data=str(data), out_dir=f'{tmp}/run', ckpt_root=f'{tmp}/ckpt',
-                            epochs=2, batch_size=batch, base_resolution=px, device=device,
-                            max_train_samples=steps * batch, max_eval_samples=batch, compile=compile_,
-                            threads=threads)
+        cfg = RunConfig(variant=variant, data=str(data), out_dir=f'{tmp}/run', ckpt_root=f'{tmp}/ckpt',
+                        epochs=2, batch_size=batch, base_resolution=px, device=device,
+                        max_train_samples=steps * batch, max_eval_samples=batch, compile=compile_, threads=threads)
         train_run(cfg)
         return float(last_epoch(Path(tmp) / 'run')['img_per_s'])
 

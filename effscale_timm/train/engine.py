@@ -126,17 +126,19 @@ def _model(cfg: RunConfig, recipe: Recipe, data, device: torch.device) -> torch.
     return model
 
 
-def _step(cfg: RunConfig, recipe: Recipe, state: TrainingState, ranks: Ranks, device: torch.device) -> Step:
-    """The update step: DistributedDataParallel across processes, ``torch.compile``d by default on a GPU."""
+def _step(cfg: RunConfig, recipe: Recipe, state: TrainingState, ranks: Ranks, device: torch.device,
+          compiled: bool) -> Step:
+    """The update step: DistributedDataParallel across processes, ``torch.compile``d when ``compiled``."""
     criterion = LabelSmoothingCrossEntropy(recipe.label_smoothing) if recipe.label_smoothing else \
         torch.nn.CrossEntropyLoss()
     step_model = wrap(state.model, ranks, device)
-    if _compiled(cfg, device):
+    if compiled:
         step_model = torch.compile(step_model, mode=cfg.compile_mode)
     return Step(state.model, state.optimizer, criterion, autocast_factory(device), state.micro_batch, step_model)
 
 
 def _compiled(cfg: RunConfig, device: torch.device) -> bool:
+    """``compile`` as asked; by default on a GPU and off on the CPU."""
     return cfg.compile if cfg.compile is not None else device.type == 'cuda'
 
 
@@ -162,23 +164,25 @@ def _setup(cfg: RunConfig) -> _Run:
     if ranks.world > 1:
         splits = dataclasses.replace(splits, train=RankShard(splits.train, ranks))
     state = _state(cfg, recipe, model, len(splits.train), generator)
-    step = _step(cfg, recipe, state, ranks, device)
+    compiled = _compiled(cfg, device)
+    step = _step(cfg, recipe, state, ranks, device, compiled)
     run_key = cfg.key(data.digest())
     return _Run(cfg, spec, device, data, splits, state, step, step.autocast, Path(cfg.ckpt_root) / run_key,
-                Path(cfg.out_dir), run_key, ranks, _compiled(cfg, device))
+                Path(cfg.out_dir), run_key, ranks, compiled)
 
 
 def _fit_and_resume(run: _Run) -> None:
     """Fit the micro-batch to GPU memory when it is not fixed (which also applies the memory budget and turns on
     gradient checkpointing when needed), then resume from the last good checkpoint, if any, with its micro-batch."""
+    budget = _memory_budget(run) if run.device.type == 'cuda' else None
     if run.device.type == 'cuda' and not run.cfg.micro_batch:
         input_size = run.state.model.pretrained_cfg['input_size'][-1]
         step_model, run.step.step_model = run.step.step_model, run.state.model  # probe without DDP or compiling
         run.state.micro_batch = probe_micro_batch(run.step, run.data.in_chans, input_size,
-                                                  run.cfg.batch_size // run.ranks.world, _memory_budget(run))
+                                                  run.cfg.batch_size // run.ranks.world, budget)
         run.step.step_model = step_model
-    elif run.device.type == 'cuda' and _memory_budget(run):
-        limit_memory(run.device, _memory_budget(run))
+    elif budget:
+        limit_memory(run.device, budget)
     saved = load_latest(run.ckpt_dir)
     if saved is not None:
         run.state.load_state_dict(saved)
