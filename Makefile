@@ -1,4 +1,5 @@
-# effscale: `make run` runs the default study (CPU demo on real Fashion-MNIST), `make test` runs the tests.
+# effscale: `make run` runs the default study (CPU demo on real Fashion-MNIST), `make test` runs the tests,
+# `make test-fast` the tests that start no process and run no Snakemake (the development loop, a few minutes).
 # Both set up .venv with pinned versions (make setup) and Debian's dataset-fashion-mnist when it is missing.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CORES ?= 2
 
-.PHONY: setup run test lint dry-run clean
+.PHONY: setup run test test-fast lint dry-run clean
 
 setup: $(VENV)/.installed $(FASHION_MNIST)
 
@@ -28,6 +29,9 @@ run: setup
 
 test: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint

@@ -24,8 +24,8 @@ if workflow.is_main_process and not workflow.dryrun:
 
 
 include: "workflow/rules/data.smk"
-include: "workflow/rules/lr_sweep.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/lr_sweep.smk"  # reuses the train rule
 include: "workflow/rules/profile.smk"
 include: "workflow/rules/cam.smk"
 include: "workflow/rules/report.smk"

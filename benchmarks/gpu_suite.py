@@ -22,7 +22,7 @@ The table is rewritten to ``--out`` after every part, so a killed run still leav
     python benchmarks/gpu_suite.py --data results/data/fashion_mnist.npz --smoke    # CPU, toy sizes, ~1 min
 
 Imports nothing beyond torch, torchvision, timm, numpy, PyYAML and effscale_timm (no fvcore, pytorch-grad-cam,
-snakemake or pandas: the GPU image lacks them; ``tests/test_gpu_suite.py`` checks it).
+snakemake or pandas: the GPU image lacks them; ``tests/benchmarks/test_gpu_suite.py`` checks it).
 """
 from __future__ import annotations
 

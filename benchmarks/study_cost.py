@@ -18,7 +18,7 @@ import argparse
 import yaml
 
 from effscale_timm.config import dataset_shape, resolve_variants, validate_config
-from effscale_timm.flops import count_scaled_macs
+from effscale_timm.flops import macs_of
 from effscale_timm.scaling import round_resolution
 
 EVAL_COST = 1 / 3  # a forward pass is about a third of a training step
@@ -28,20 +28,20 @@ def variant_rows(config, b0_img_per_s, b0_macs):
     classes, in_chans = dataset_shape(config)
     for name, spec in resolve_variants(config).items():
         px = round_resolution(spec['resolution'], config['base_resolution'])
-        macs = count_scaled_macs(spec['depth'], spec['width'], px, classes, in_chans)['conv_linear']
+        macs = macs_of(spec['depth'], spec['width'], px, classes, in_chans)
         yield name, px, macs, b0_img_per_s * b0_macs / macs
 
 
 def search_rows(config, b0_img_per_s, b0_macs):
     """(name, px, macs, img/s, runs, epochs) of every network a `search` config trains."""
-    from effscale_timm.search import filter_by_measured_macs, grid
-    from effscale_timm.search_family import macs_of, member_spec, strategy_member
+    from effscale_timm.search.family import member_spec, spec_macs, strategy_member
+    from effscale_timm.search.grid import filter_by_measured_macs, grid
 
     search, base = config['search'], config['base_resolution']
     classes, in_chans = dataset_shape(config)
     seeds = len(config['seeds'])
     kept = filter_by_measured_macs(grid(*(tuple(search['grid'][a]) for a in ('alpha', 'beta', 'gamma'))), base,
-                                   classes, in_chans, tolerance=search.get('tolerance', 0.05))
+                                   classes, in_chans, tolerance=search['tolerance'])
     for r in kept['kept']:
         yield r['name'], r['px'], r['macs'], b0_img_per_s * b0_macs / r['macs'], seeds, search.get('epochs') or \
             config['epochs']
@@ -51,7 +51,7 @@ def search_rows(config, b0_img_per_s, b0_macs):
     for phi in phis:
         name = strategy_member('compound_paper', phi)
         spec = member_spec(name)
-        macs = macs_of(spec, base, classes, in_chans)
+        macs = spec_macs(spec, base, classes, in_chans)
         # paper, found, depth, width, resolution; the found phi = 1 is the chosen candidate unless its epochs differ
         members = 5 if phi > 1 or (search.get('epochs') or config['epochs']) != config['epochs'] else 4
         yield (f'phi={phi}: {members} members at ~{name}', round_resolution(spec['resolution'], base), macs,
@@ -70,7 +70,7 @@ def main():
     args = ap.parse_args()
     config = validate_config(yaml.safe_load(open(args.config)), args.schema)
     config['base_resolution'] = args.base_resolution or config['base_resolution']
-    b0_macs = count_scaled_macs(1.0, 1.0, args.b0_px, 1000, 3)['conv_linear']
+    b0_macs = macs_of(1.0, 1.0, args.b0_px, 1000, 3)
     seeds, epochs, sweep = len(config['seeds']), config['epochs'], config.get('lr_sweep')
     print(f'# Estimated cost of {args.config} (base {config["base_resolution"]} px): B0 at {args.b0_px} px = '
           f'{args.b0_img_per_s:,.0f} img/s scaled by MACs\n')

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import effscale_timm  # noqa: F401 - registers effscale_b0
 from effscale_timm.data import load_prepared
-from effscale_timm.report_runs import read_metrics
+from effscale_timm.files.metrics import read_metrics
 from effscale_timm.train.engine import RunConfig, train_run
 
 

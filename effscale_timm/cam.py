@@ -1,4 +1,5 @@
-"""Grad-CAM maps of trained scaled EfficientNets on fixed test images: the paper's Figure 7.
+"""``effscale cam``: Grad-CAM maps of a trained model on fixed test images (the paper's Figure 7 draws them; the
+report's CAM grid, :func:`effscale_timm.report.figures.cam_grid`, draws ours from the files written here).
 
 Paper: `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks` - https://arxiv.org/abs/1905.11946
 (Tan & Le, 2019), Figure 7 compares class activation maps of B0 scaled by depth, width, resolution and compound
@@ -17,8 +18,8 @@ class-specific its features (the reason Grad-CAM uses the last convolution); why
 at 32 px) carries no spatial information and every map is constant. A variant with a resolution multiplier below 1 may
 get a smaller map than B0's there. ``effscale cam --stage`` names the stage outright; ``--base-resolution`` chooses it
 for another base. The CAM file stores the layer (``target_layer``), its output stride (``target_stride``), its map size
-at the variant's input (``feature_size``) and the rule that chose it (``stage_rule``); :func:`cam_grid` refuses files
-made at different layers.
+at the variant's input (``feature_size``) and the rule that chose it (``stage_rule``); the report's CAM grid
+(:func:`effscale_timm.report.figures.cam_grid`) refuses files made at different layers.
 
 Images are the first ``per_class`` test images of every class (the same for every variant), resized to the model's
 input size (bilinear, no antialias) and normalized as in training; the target is the predicted class. Maps are in
@@ -27,7 +28,6 @@ input size (bilinear, no antialias) and normalized as in training; the target is
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import warnings
 from pathlib import Path
@@ -38,13 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .atomic import write_atomic
 from .data.transforms import ModelInput
-from .model_file import load_trained_model
+from .files.cam_file import save_cam
+from .files.model_file import load_trained_model
 
-__all__ = ['load_trained_model', 'load_test_split', 'pick_images', 'preprocess', 'candidate_layers',
-           'feature_map_sizes', 'select_stage', 'layer_by_name', 'grad_cam', 'compute_cams', 'save_cam', 'load_cam',
-           'cam_grid', 'add_arguments', 'run_cli']
+__all__ = ['load_test_split', 'pick_images', 'preprocess', 'candidate_layers', 'feature_map_sizes', 'select_stage',
+           'layer_by_name', 'grad_cam', 'compute_cams', 'add_arguments', 'run_cli']
 
 MIN_MAP_SIZE = 2  # smallest map (per side) of the Grad-CAM layer for B0 at the base resolution
 FLAT_EPS = 1e-6  # a map whose max - min is below this carries no spatial information
@@ -273,124 +272,6 @@ def _add_variant(result: Dict[str, Any], path: os.PathLike, images: np.ndarray, 
     result['feature_sizes'][label] = feature_map_sizes(model, px, meta['in_chans'])[name]
     result['input_sizes'][label] = px
     result['model_paths'][label] = str(path)
-
-
-def save_cam(path: os.PathLike, result: Dict[str, Any], variant: Optional[str] = None) -> Path:
-    """Write one variant of a :func:`compute_cams` result as an ``.npz`` (atomically).
-
-    Keys: images, labels, indices, classes, variant, pred, cam, flat, target_layer (the Grad-CAM layer, the same
-    for every variant of a study), target_stride (its output stride; 0 when the result does not say),
-    stage_rule (how the layer was chosen; '' when the result does not say), feature_size (the layer's map at the
-    variant's input), input_size, model_path, per_class, seed.
-    """
-    if variant is None:
-        if len(result['variants']) != 1:
-            raise ValueError(f'the result holds {result["variants"]}; name the variant to save')
-        variant = result['variants'][0]
-    buf = io.BytesIO()
-    np.savez_compressed(
-        buf, images=result['images'], labels=result['labels'], indices=result['indices'],
-        classes=np.asarray(result['classes'], dtype=str), variant=np.asarray(variant.split('@')[0]),
-        pred=result['preds'][variant], cam=result['cams'][variant], flat=result['flat'][variant],
-        target_layer=np.asarray(result['target_layers'][variant]),
-        target_stride=np.asarray(result.get('target_strides', {}).get(variant, 0), dtype=np.int64),
-        stage_rule=np.asarray(result.get('stage_rule', '')),
-        feature_size=np.asarray(result['feature_sizes'][variant], dtype=np.int64),
-        input_size=np.asarray(result['input_sizes'][variant], dtype=np.int64),
-        model_path=np.asarray(result['model_paths'][variant]), per_class=np.asarray(result['per_class']),
-        seed=np.asarray(result['seed']))
-    return write_atomic(path, buf.getvalue())
-
-
-def load_cam(path: os.PathLike) -> Dict[str, Any]:
-    """Read a :func:`save_cam` file back: arrays as arrays, scalars and strings as Python values."""
-    with np.load(path, allow_pickle=False) as data:
-        out = {k: data[k] for k in data.files}
-    for key in ('variant', 'target_layer', 'model_path', 'stage_rule'):
-        if key in out:
-            out[key] = str(out[key])
-    for key in ('input_size', 'per_class', 'seed', 'target_stride'):
-        if key in out:
-            out[key] = int(out[key])
-    out['classes'] = [str(c) for c in out['classes']]
-    return out
-
-
-def _as_display_image(image: np.ndarray) -> Tuple[np.ndarray, Optional[str]]:
-    """C x H x W uint8 -> what ``imshow`` draws, and its colormap (gray for one channel)."""
-    if image.shape[0] == 3:
-        return np.transpose(image, (1, 2, 0)), None
-    return image[0], 'gray'
-
-
-def _check_comparable(cams: Sequence[Dict[str, Any]], paths: Sequence[os.PathLike]) -> None:
-    """``ValueError`` unless every CAM file holds the same images and maps from the same layer."""
-    first = cams[0]
-    for other, path in zip(cams[1:], paths[1:]):
-        same = np.array_equal(other['indices'], first['indices']) and np.array_equal(other['images'], first['images'])
-        if not same:
-            raise ValueError(f'{path} holds other images than {paths[0]}; make every CAM file with the same '
-                             f'dataset, per_class and seed')
-    layers = {str(p): cam['target_layer'] for p, cam in zip(paths, cams)}
-    if len(set(layers.values())) > 1:
-        raise ValueError(f'CAM files made at different layers are not comparable: {layers}; make them with the '
-                         f'same effscale cam --stage or --base-resolution')
-
-
-def cam_grid(npz_paths: Sequence[os.PathLike], out_png: os.PathLike, class_names: Optional[Sequence[str]] = None,
-             max_images: int = 40, alpha: float = 0.45) -> Path:
-    """Draw the maps of several variants on the same images as one PNG (the paper's Figure 7).
-
-    Rows are images; the first column is the input with its true class, then one column per variant (in the order
-    given) with the heat map over the image and the predicted class (green when right, red when wrong; "flat" marks
-    a map without spatial information).
-
-    Args:
-        npz_paths: :func:`save_cam` files of the same images.
-        out_png: the PNG to write (atomically).
-        class_names: names of the classes; defaults to those stored in the files.
-        max_images: at most this many rows (the first ones).
-        alpha: opacity of the heat map.
-
-    Raises:
-        ValueError: no files, files made on different images, or at different layers.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if not npz_paths:
-        raise ValueError('cam_grid needs at least one CAM file')
-    cams = [load_cam(p) for p in npz_paths]
-    _check_comparable(cams, npz_paths)
-    first = cams[0]
-    names = list(class_names) if class_names is not None else first['classes']
-    rows, cols = min(len(first['labels']), max_images), 1 + len(cams)
-    fig = Figure(figsize=(1.7 * cols, 1.9 * rows + 0.4), layout='constrained')
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for r in range(rows):
-        image, cmap = _as_display_image(first['images'][r])
-        true = int(first['labels'][r])
-        axes[r, 0].imshow(image, cmap=cmap, interpolation='nearest')
-        axes[r, 0].set_xlabel(f'true: {names[true]}', fontsize=7)
-        for c, cam in enumerate(cams, start=1):
-            pred = int(cam['pred'][r])
-            ax = axes[r, c]
-            ax.imshow(image, cmap=cmap, interpolation='nearest')
-            ax.imshow(cam['cam'][r], cmap='jet', alpha=alpha, vmin=0.0, vmax=1.0, interpolation='bilinear')
-            flat = ' (flat)' if bool(cam['flat'][r]) else ''
-            ax.set_xlabel(f'true: {names[true]}\npred: {names[pred]}{flat}', fontsize=7,
-                          color='tab:green' if pred == true else 'tab:red')
-    axes[0, 0].set_title('input', fontsize=8)
-    for c, cam in enumerate(cams, start=1):
-        axes[0, c].set_title(f'{cam["variant"]}\n({cam["target_layer"]}, {cam["input_size"]} px)', fontsize=7)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle('Grad-CAM of the predicted class (Tan & Le, Figure 7)', fontsize=9)
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=110)
-    return write_atomic(out_png, buf.getvalue())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -41,6 +41,7 @@ def _run_train(args) -> int:
 
 
 def _module_stage(name: str):
+    """(add_arguments, run_cli) of the stage module ``effscale_timm.<name>``."""
     import importlib
     module = importlib.import_module(f'effscale_timm.{name}')
     return module.add_arguments, module.run_cli
@@ -53,11 +54,11 @@ STAGES = {
     'profile': ('multiply-adds (fvcore), params, activations and latency of one variant',
                 lambda: _module_stage('profile')),
     'cam': ('Grad-CAM maps of a trained model on fixed test images', lambda: _module_stage('cam')),
-    'report': ('table1.md, accuracy_vs_flops.png, cams.png and the verdict', lambda: _module_stage('report')),
+    'report': ('table1.md, accuracy_vs_flops.png, cams.png and the verdict', lambda: _module_stage('report.stage')),
     'choose-lr': ('choose a variant\'s learning rate on validation from its lr_sweep runs',
-                  lambda: _module_stage('lr_sweep')),
+                  lambda: _module_stage('train.lr_sweep')),
     'search': ('the paper\'s coefficient search: grid, match, choose, report (config `search`)',
-               lambda: _module_stage('search_cli')),
+               lambda: _module_stage('search.cli')),
 }
 
 
@@ -78,12 +79,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s', datefmt='%H:%M:%S')
-    from .data.sources import DatasetError
-    from .config import ConfigError
+    from .errors import EffscaleError
     try:
         result = handlers[args.effscale_stage](args)
         return result if isinstance(result, int) else 0
-    except (DatasetError, ConfigError, ValueError, RuntimeError, FileNotFoundError) as e:
+    except (EffscaleError, ValueError) as e:  # the package's own errors: one line; anything else keeps its traceback
         logging.getLogger('effscale').error('%s', e)
         print(f'effscale {args.effscale_stage}: error: {e}', file=sys.stderr)
         return 2

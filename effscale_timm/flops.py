@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .models import scaled_efficientnet, variant_spec
-from .scaling import AXES, FLOP_TOLERANCE, MIN_RESOLUTION, check_multiplier, check_resolution, round_resolution
+from .scaling import FLOP_TOLERANCE, SCALING_AXES, MIN_RESOLUTION, check_multiplier, check_resolution, round_resolution
 
 PAPER_COMPARABLE_OPS = ('conv', 'linear', 'addmm', 'matmul', 'bmm', 'einsum')
 
@@ -97,6 +97,14 @@ def count_scaled_macs(depth: float, width: float, pixels: int, num_classes: int 
                                 num_classes=num_classes, in_chans=in_chans)
     counts = count_macs(model, (in_chans, pixels, pixels))
     return {'total': counts['total'], 'conv_linear': counts['conv_linear']}
+
+
+def macs_of(depth: float, width: float, pixels: int, num_classes: int = 1000, in_chans: int = 3) -> float:
+    """The one MAC counter of a network by its (depth, width, pixels): the paper-comparable multiply-adds (fvcore,
+    convolutions + linear layers) of B0 scaled by ``depth`` and ``width`` at ``pixels`` x ``pixels``; cached per
+    architecture (:func:`count_scaled_macs`). FLOP matching, the search's grid and family, and the config's
+    FLOP-matched variants all count with it."""
+    return float(count_scaled_macs(depth, width, int(pixels), num_classes, in_chans)['conv_linear'])
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,7 @@ def match_flops(
         in_chans: input channels used for counting.
         tolerance: the allowed relative error (default :data:`~effscale_timm.scaling.FLOP_TOLERANCE`, 5%).
         max_multiplier: the largest multiplier tried.
-        count: MAC counter ``count(depth, width, pixels) -> macs``; defaults to fvcore on the built network.
+        count: MAC counter ``count(depth, width, pixels) -> macs``; defaults to :func:`macs_of`.
 
     Returns:
         A :class:`FlopMatch` with the multipliers and the measured MACs.
@@ -185,13 +193,13 @@ def match_flops(
     Raises:
         ValueError: unknown axis, bad target, or no multiplier on this axis lands within the tolerance.
     """
-    if axis not in AXES:
-        raise ValueError(f'axis must be one of {AXES}, got {axis!r}')
+    if axis not in SCALING_AXES:
+        raise ValueError(f'axis must be one of {SCALING_AXES}, got {axis!r}')
     target_macs = check_multiplier('target_macs', target_macs, high=1e15)
     input_size = check_resolution('input_size', input_size)
     if count is None:
         def count(d, w, px):
-            return count_scaled_macs(d, w, px, num_classes=num_classes, in_chans=in_chans)['conv_linear']
+            return macs_of(d, w, px, num_classes, in_chans)
     probe = _AxisProbe(axis, base, input_size, target_macs, count)
     lo = MIN_RESOLUTION / input_size if axis == 'resolution' else 0.05
     best = _bisect(probe, max(lo, 1e-3), max_multiplier, tolerance)

@@ -27,12 +27,13 @@ import timm
 import torch
 from torch import nn
 
-from .atomic import write_atomic
-
 import effscale_timm
+
+from .atomic import write_atomic
 from .flops import count_activations, count_macs
 from .models import resolve_variant, variant_spec
 from .reference import reference_rows
+from .scaling import SPEC_FIELDS
 
 __all__ = ['profile_variant', 'paper_table', 'measure_latency', 'count_activations', 'variant_geometry',
            'add_arguments', 'run_cli']
@@ -245,7 +246,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``effscale profile``."""
     parser.add_argument('--variant', required=True,
                         help='registered variant name, or a new name with --depth/--width/--resolution')
-    for axis in ('depth', 'width', 'resolution', 'dropout'):
+    for axis in SPEC_FIELDS:
         parser.add_argument(f'--{axis}', type=float, default=None,
                             help=f"{axis} of a custom variant (default: the registered variant's, or B0's)")
     parser.add_argument('--num-classes', type=int, default=1000, help='classifier size (default 1000)')

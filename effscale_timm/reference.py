@@ -27,12 +27,13 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-__all__ = ['TABLES', 'COMPARISON_TABLES', 'load_reference', 'reference_table', 'reference_rows', 'compute_key',
-           'baseline_row', 'compute_ratio', 'matching_row']
+from .scaling import SCALING_AXES
+
+__all__ = ['TABLES', 'COMPARISON_TABLES', 'reference_table', 'reference_rows', 'compute_key', 'reference_baseline',
+           'compute_ratio', 'matching_row']
 
 TABLES = ('table2', 'table7', 'seed_table1')
 COMPARISON_TABLES = ('seed_table1', 'table7')  # single-axis vs compound, shown beside the report's rows
-MULTIPLIERS = ('depth', 'width', 'resolution')
 _REQUIRED_TABLE_KEYS = ('title', 'source', 'dataset', 'units', 'rows')
 _REQUIRED_ROW_KEYS = {
     'table2': ('model', 'variant', 'width', 'depth', 'resolution_px', 'dropout', 'params_m', 'timm_params_m',
@@ -69,11 +70,6 @@ def _load() -> Dict[str, Any]:
     return _validate(yaml.safe_load(text))
 
 
-def load_reference() -> Dict[str, Any]:
-    """All reference tables (a fresh copy: callers may modify it)."""
-    return copy.deepcopy(_load())
-
-
 def reference_table(name: str) -> Dict[str, Any]:
     """One reference table: ``{'title', 'source', 'dataset', 'units', 'rows', ...}``.
 
@@ -96,7 +92,7 @@ def compute_key(name: str) -> str:
     return reference_table(name).get('compute_key', 'macs_b')
 
 
-def baseline_row(name: str) -> Dict[str, Any]:
+def reference_baseline(name: str) -> Dict[str, Any]:
     """The study's own B0 row (axis 'baseline') of a comparison table."""
     return next(r for r in reference_rows(name) if r['axis'] == 'baseline')
 
@@ -104,7 +100,7 @@ def baseline_row(name: str) -> Dict[str, Any]:
 def compute_ratio(name: str, row: Dict[str, Any]) -> float:
     """A reference row's compute as a multiple of its own study's B0 (unit-free, so comparable across studies)."""
     key = compute_key(name)
-    return row[key] / baseline_row(name)[key]
+    return row[key] / reference_baseline(name)[key]
 
 
 def matching_row(name: str, depth: float, width: float, resolution: float,
@@ -116,7 +112,7 @@ def matching_row(name: str, depth: float, width: float, resolution: float,
     """
     ours = (depth, width, resolution)
     for row in reference_rows(name):
-        theirs = tuple(row.get(k) for k in MULTIPLIERS)
+        theirs = tuple(row.get(k) for k in SCALING_AXES)
         if all(t is not None for t in theirs) and all(math.isclose(float(o), float(t), rel_tol=rel_tol)
                                                       for o, t in zip(ours, theirs)):
             return row

@@ -14,14 +14,23 @@ from __future__ import annotations
 
 import math
 from numbers import Real
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
-ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
+
+class Coefficients(NamedTuple):
+    """Compound-scaling bases: depth alpha, width beta, resolution gamma (per unit of phi)."""
+    alpha: float
+    beta: float
+    gamma: float
+
+
+PAPER_COEFFICIENTS = Coefficients(1.2, 1.1, 1.15)  # the paper's grid-search result on ImageNet (section 3.3)
 RESOLUTION_DIVISOR = 4
 MIN_RESOLUTION = 32  # the network's total stride: below it the last stage sees a map smaller than one stride
 MAX_MULTIPLIER = 16.0  # a sanity bound on depth and width multipliers (B7 is depth 3.1, width 2.0)
 FLOP_TOLERANCE = 0.05  # the one tolerance: compute counts as matched within +/- 5% of measured MACs
-AXES = ('depth', 'width', 'resolution')
+SCALING_AXES = ('depth', 'width', 'resolution')  # the three multipliers, in this order everywhere
+SPEC_FIELDS = SCALING_AXES + ('dropout',)  # what defines a variant: its multipliers and its dropout
 
 
 def check_multiplier(name: str, value, low: float = 0.0, high: float = MAX_MULTIPLIER) -> float:
@@ -67,7 +76,8 @@ def round_resolution(r: float, base: int = 224) -> int:
     return pixels
 
 
-def compound(phi: float, alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA) -> Tuple[float, float, float]:
+def compound(phi: float, alpha: float = PAPER_COEFFICIENTS.alpha, beta: float = PAPER_COEFFICIENTS.beta,
+             gamma: float = PAPER_COEFFICIENTS.gamma) -> Tuple[float, float, float]:
     """Compound scaling coefficients (depth, width, resolution) = (alpha^phi, beta^phi, gamma^phi).
 
     Args:

@@ -8,9 +8,11 @@ import timm
 import torch
 
 import effscale_timm
-from effscale_timm.cam import (FLAT_EPS, add_arguments, cam_grid, candidate_layers, compute_cams, grad_cam,
-                               layer_by_name, load_cam, load_trained_model, pick_images, preprocess, run_cli, save_cam,
-                               select_stage)
+from effscale_timm.cam import (FLAT_EPS, add_arguments, candidate_layers, compute_cams, grad_cam, layer_by_name,
+                               pick_images, preprocess, run_cli, select_stage)
+from effscale_timm.files.cam_file import load_cam, save_cam
+from effscale_timm.files.model_file import load_trained_model
+from effscale_timm.report.figures import cam_grid
 
 VARIANTS = ['effscale_b0', 'effscale_depth_b0', 'effscale_width_b0', 'effscale_resolution_b0', 'effscale_compound_b0']
 NUM_CLASSES, PER_CLASS_IN_DATA, BASE = 10, 3, 32

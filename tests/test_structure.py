@@ -1,5 +1,6 @@
-"""The package's shape, which the rest of the code relies on: imports run one way, options are declared once and
-agree with the schema, one rule turns a name plus multipliers into a variant."""
+"""The package's shape, which the rest of the code relies on: imports run one way (and the training and data layers
+import no pipeline stage), options are declared once and agree with the schema, one name means one thing, one rule
+turns a name plus multipliers into a variant, and one module each writes and reads a run record."""
 import argparse
 import ast
 import dataclasses
@@ -12,7 +13,7 @@ import yaml
 from conftest import ROOT, effscale
 from effscale_timm.data.sources import SOURCES
 from effscale_timm.models import NAME_PATTERN, VARIANTS, resolve_variant
-from effscale_timm.scaling import AXES
+from effscale_timm.scaling import FLOP_TOLERANCE, SCALING_AXES
 from effscale_timm.train.options import DEVICE_PATTERN, RunConfig, add_arguments, config_keys, config_to_args, from_args
 from effscale_timm.train.recipes import RECIPES
 
@@ -67,8 +68,75 @@ def cycles(graph):
 
 def test_imports_run_one_way():
     graph = import_graph()
-    assert 'effscale_timm.flops' in graph['effscale_timm.config']  # the graph sees real edges
+    assert 'effscale_timm.flops' in graph['effscale_timm.config.variants']  # the graph sees real edges
     assert cycles(graph) == set()
+
+
+STAGES = ('effscale_timm.cam', 'effscale_timm.profile', 'effscale_timm.report', 'effscale_timm.search',
+          'effscale_timm.cli', 'effscale_timm.config')
+
+
+def test_training_and_data_import_no_pipeline_stage():
+    graph = import_graph()
+    for module, targets in graph.items():
+        if module.startswith(('effscale_timm.train', 'effscale_timm.data')):
+            bad = sorted(t for t in targets if t.startswith(STAGES))
+            assert bad == [], f'{module} imports the pipeline stage(s) {bad}'
+
+
+def test_no_family_hides_in_a_name_prefix_at_the_top_of_the_package():
+    top = sorted(p.name for p in PACKAGE.glob('*.py'))
+    assert not [name for name in top if name.startswith(('report_', 'search_'))], top
+    for package in ('report', 'search', 'files', 'config', 'train', 'data'):
+        assert (PACKAGE / package / '__init__.py').exists(), package
+
+
+def _module_constants():
+    """{NAME: [modules]} of every upper-case name assigned at a module's top level."""
+    found = {}
+    for path in PACKAGE.rglob('*.py'):
+        for node in ast.parse(path.read_text()).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, ast.AnnAssign) else []
+            for target in targets:
+                names = [t.id for t in ast.walk(target) if isinstance(t, ast.Name)]
+                for name in names:
+                    if re.fullmatch(r'[A-Z][A-Z0-9_]*', name):
+                        found.setdefault(name, []).append(_module_name(path))
+    return found
+
+
+def test_an_upper_case_constant_means_one_thing_across_the_package():
+    twice = {name: modules for name, modules in _module_constants().items() if len(modules) > 1}
+    assert twice == {}
+
+
+def _string_constants(path: Path):
+    """The string literals of a module that are not docstrings."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and id(n) not in docstrings]
+
+
+def test_the_run_record_file_is_named_by_one_module():
+    naming = sorted(_module_name(p) for p in PACKAGE.rglob('*.py')
+                    if any('final.json' in s for s in _string_constants(p)))
+    assert naming == ['effscale_timm.files.run_record']
+
+
+def test_schema_defaults_equal_the_run_configs():
+    fields = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    with_default = [k for k in config_keys() if 'default' in SCHEMA['properties'][k]]
+    assert len(with_default) >= 8  # the check sees the schema's defaults
+    for key in with_default:
+        assert SCHEMA['properties'][key]['default'] == fields[key], key
+
+
+def test_the_flop_tolerance_has_one_value():
+    assert SCHEMA['properties']['search']['properties']['tolerance']['default'] == FLOP_TOLERANCE
 
 
 def test_cycle_finder_finds_a_cycle():
@@ -84,7 +152,7 @@ def test_schema_enumerations_equal_the_code():
     assert set(props['dataset']['enum']) == set(SOURCES)
     assert set(props['recipe']['enum']) == set(RECIPES)
     assert props['device']['pattern'] == DEVICE_PATTERN
-    assert props['flop_match']['properties']['axes']['items']['enum'] == list(AXES)
+    assert props['flop_match']['properties']['axes']['items']['enum'] == list(SCALING_AXES)
     name = props['variants']['items']['oneOf'][1]['properties']['name']['pattern']
     assert name == NAME_PATTERN
 

@@ -20,6 +20,8 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from ..errors import EffscaleError
+
 _logger = logging.getLogger(__name__)
 
 DEBIAN_FASHION_MNIST = Path('/usr/share/datasets/fashion-mnist')
@@ -32,7 +34,7 @@ FASHION_MNIST_FILES = {
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.tif', '.tiff', '.webp')
 
 
-class DatasetError(ValueError):
+class DatasetError(EffscaleError, ValueError):
     """A dataset file is missing, truncated or corrupt; the message names the file."""
 
 

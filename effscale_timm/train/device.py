@@ -9,6 +9,7 @@ import re
 import timm
 import torch
 
+from ..errors import HardwareError
 from .options import DEVICE_PATTERN
 
 _logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def resolve_device(name: str) -> torch.device:
         _logger.warning('device: auto found no GPU; training on the CPU')
         return torch.device('cpu')
     if name.startswith('cuda') and not torch.cuda.is_available():
-        raise RuntimeError(f'device: {name} was asked for, but torch finds no CUDA GPU on this machine '
+        raise HardwareError(f'device: {name} was asked for, but torch finds no CUDA GPU on this machine '
                            f'(torch {torch.__version__}); use device: auto or cpu')
     return torch.device(name)
 

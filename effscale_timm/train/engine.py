@@ -7,24 +7,24 @@ folder read by a DataLoader. channels_last always, bf16 autocast on a GPU, fp32 
 ``torch.compile``. On a GPU the micro-batch is fitted to a memory budget and the effective batch kept by gradient
 accumulation (:mod:`effscale_timm.train.memory`).
 
-A run writes, in its output folder: ``metrics.csv`` (one row per epoch), ``model.pt`` (:mod:`effscale_timm.model_file`),
-``final.json`` (test top-1, best and final validation top-1, final train loss and top-1, wall time, hardware, status)
-and ``test_predictions.npz`` (predicted and true class of every test image, for paired comparisons). Epoch checkpoints
+A run writes, in its output folder (:mod:`effscale_timm.files`): the epochs' metrics
+(:mod:`~effscale_timm.files.metrics`), the trained model (:mod:`~effscale_timm.files.model_file`), its record
+(:class:`~effscale_timm.files.run_record.RunRecord`: test top-1, best and final validation top-1, final train loss and
+top-1, wall time, hardware, status) and the per-image test predictions (:mod:`~effscale_timm.files.predictions`, for
+paired comparisons). Epoch checkpoints
 (:class:`~effscale_timm.train.state.TrainingState`) live in a folder keyed by the run's configuration, so the same
 command after a kill resumes.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import logging
 import os
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import timm
@@ -34,25 +34,24 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from timm.utils import ModelEmaV3
 
-from ..atomic import write_atomic, write_json
 from ..data.splits import Splits
 from ..data.training_data import open_training_data
-from ..lr_sweep import read_lr
-from ..model_file import save_trained_model
+from ..files.metrics import METRICS, write_metrics
+from ..files.model_file import save_trained_model
+from ..files.predictions import PREDICTIONS, write_predictions
+from ..files.run_record import RunRecord, write_run
 from ..models import VariantSpec, resolve_variant
 from .checkpoint import load_latest, save_checkpoint
 from .device import autocast_factory, hardware_string, limit_memory, peak_mem_gib, resolve_device
 from .distributed import RankShard, Ranks, average_bn, convert_sync_bn, join, leave, wrap
 from .loop import Step, TrainingDiverged, evaluate, train_one_epoch
+from .lr_sweep import read_lr
 from .memory import probe_micro_batch
 from .options import RunConfig
 from .recipes import Recipe, get_recipe
 from .state import TrainingState
 
 _logger = logging.getLogger(__name__)
-
-METRIC_FIELDS = ['epoch', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'lr', 'img_per_s', 'peak_mem_gib',
-                 'micro_batch', 'epoch_s']
 
 __all__ = ['RunConfig', 'TrainingDiverged', 'build_model', 'train_run']
 
@@ -211,7 +210,7 @@ def _epoch_row(run: _Run, train: Dict[str, float], val: Dict[str, float], epoch_
 
 
 def _one_epoch(run: _Run, t_run: float, wall_before: float) -> None:
-    """Train and validate one epoch, then checkpoint it and rewrite metrics.csv."""
+    """Train and validate one epoch, then checkpoint it and rewrite the metrics file."""
     state, cfg = run.state, run.cfg
     t0 = time.perf_counter()
     desc = f'{cfg.variant} s{cfg.seed} epoch {state.epoch + 1}/{cfg.epochs}'
@@ -228,7 +227,7 @@ def _one_epoch(run: _Run, t_run: float, wall_before: float) -> None:
     state.wall_s = wall_before + time.perf_counter() - t_run
     if run.ranks.main:
         save_checkpoint(run.ckpt_dir, dict(state.state_dict(), config=dataclasses.asdict(cfg)))
-        _write_metrics(run.out_dir / 'metrics.csv', state.rows)
+        write_metrics(run.out_dir / METRICS, state.rows)
 
 
 def _train_epochs(run: _Run) -> Dict[str, Any]:
@@ -259,61 +258,46 @@ def _diverged(run: _Run, error: TrainingDiverged, wall_s: float) -> Dict[str, An
     return {'status': 'failed', 'error': f'{error} ({where})'}
 
 
-def _write_metrics(path: Path, rows: List[Dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, buf.getvalue().encode())
-
-
-def _result(run: _Run, status: str, error) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-    """``final.json``'s fields (test top-1 included when the run finished) and the per-image test predictions."""
+def _result(run: _Run, status: str, error) -> Tuple[RunRecord, Dict[str, np.ndarray]]:
+    """The run's record (test top-1 included when the run finished) and the per-image test predictions."""
     cfg, state, model = run.cfg, run.state, run.state.model
-    result = {'variant': cfg.variant, 'seed': cfg.seed, 'dataset': run.data.name, 'status': status,
-              'error': error, 'test_top1': None,
-              'best_val_top1': round(state.best_val, 3) if state.best_val >= 0 else None,
-              'epochs': len(state.rows), 'wall_time_s': round(state.wall_s, 2), 'hardware': hardware_string(run.device),
-              'depth': run.spec.depth, 'width': run.spec.width, 'resolution': run.spec.resolution,
-              'input_size': int(model.pretrained_cfg['input_size'][-1]),
-              'params': int(sum(p.numel() for p in model.parameters())), 'recipe': cfg.recipe,
-              'batch_size': cfg.batch_size, 'micro_batch': run.step.micro_batch, 'run_key': run.run_key,
-              'lr': state.optimizer.param_groups[0].get('initial_lr', cfg.lr),
-              'lr_source': 'lr_sweep' if cfg.lr_from else ('config' if cfg.lr is not None else 'recipe'),
-              'native_size': run.data.native_size, 'processes': run.ranks.world, 'compiled': run.compiled,
-              'compile_s': None if run.compile_s is None else round(run.compile_s, 2),
-              'max_train_samples': cfg.max_train_samples, 'max_eval_samples': cfg.max_eval_samples}
+    record = RunRecord(
+        variant=cfg.variant, seed=cfg.seed, dataset=run.data.name, status=status, error=error,
+        best_val_top1=round(state.best_val, 3) if state.best_val >= 0 else None, epochs=len(state.rows),
+        wall_time_s=round(state.wall_s, 2), hardware=hardware_string(run.device), depth=run.spec.depth,
+        width=run.spec.width, resolution=run.spec.resolution, input_size=int(model.pretrained_cfg['input_size'][-1]),
+        params=int(sum(p.numel() for p in model.parameters())), recipe=cfg.recipe, batch_size=cfg.batch_size,
+        micro_batch=run.step.micro_batch, run_key=run.run_key,
+        lr=state.optimizer.param_groups[0].get('initial_lr', cfg.lr),
+        lr_source='lr_sweep' if cfg.lr_from else ('config' if cfg.lr is not None else 'recipe'),
+        native_size=run.data.native_size, processes=run.ranks.world, compiled=run.compiled,
+        compile_s=None if run.compile_s is None else round(run.compile_s, 2),
+        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples)
     if state.rows:
         last = state.rows[-1]
-        result.update(final_train_loss=last['train_loss'], final_train_top1=last['train_top1'],
-                      final_val_top1=last['val_top1'])
+        record.final_train_loss, record.final_train_top1 = last['train_loss'], last['train_top1']
+        record.final_val_top1 = last['val_top1']
     predictions = {'pred': np.zeros(0, np.int64), 'label': np.zeros(0, np.int64)}
     if status == 'ok':
         test = evaluate(state.eval_model, run.splits.test, run.autocast, keep_predictions=True)
-        result['test_top1'] = round(test['top1'], 3)
-        result['test_samples'] = run.splits.test.num_samples
+        record.test_top1, record.test_samples = round(test['top1'], 3), run.splits.test.num_samples
         predictions = {'pred': test['pred'], 'label': test['label']}
         _logger.info('%s seed %d: test top-1 %.2f%% on %d images, best val %.2f%%, %.0f s', cfg.variant, cfg.seed,
-                     result['test_top1'], result['test_samples'], state.best_val, state.wall_s)
-    return result, predictions
+                     record.test_top1, record.test_samples, state.best_val, state.wall_s)
+    return record, predictions
 
 
-def _write_predictions(path: Path, predictions: Dict[str, np.ndarray]) -> None:
-    """``test_predictions.npz``: int64 ``pred`` and ``label`` per test image, in the fixed test order (empty for
-    a failed run), so that runs can be compared image by image (paired tests)."""
-    buf = io.BytesIO()
-    np.savez(buf, pred=predictions['pred'], label=predictions['label'])
-    write_atomic(path, buf.getvalue())
-
-
-def train_run(cfg: RunConfig) -> Dict[str, Any]:
+def train_run(cfg: RunConfig) -> Optional[RunRecord]:
     """Train one variant with one seed; resume from its last good checkpoint when there is one.
 
     Returns:
-        The final result (also written to ``out_dir/final.json``). A diverged run returns ``status: failed``.
+        The run's record (also written to ``out_dir``), with ``status: failed`` for a diverged run; None when
+        nothing was written: ``stop_after_epochs`` ended this process early, or this is not rank 0 of a torchrun
+        job.
 
     Raises:
-        RuntimeError, ValueError, DatasetError: configuration, data or hardware errors, before any training.
+        ValueError (DatasetError, ConfigError), HardwareError: configuration, data or hardware errors, before any
+            training.
     """
     run = _setup(cfg)
     try:
@@ -321,18 +305,18 @@ def train_run(cfg: RunConfig) -> Dict[str, Any]:
         _fit_and_resume(run)
         outcome = _train_epochs(run)
         if outcome['status'] == 'stopped' or not run.ranks.main:
-            return outcome
+            return None
         return _write_results(run, outcome)
     finally:
         leave()
 
 
-def _write_results(run: _Run, outcome: Dict[str, Any]) -> Dict[str, Any]:
-    """Test the run (when it finished) and write test_predictions.npz, model.pt, metrics.csv and final.json."""
-    result, predictions = _result(run, outcome['status'], outcome['error'])
-    _write_predictions(run.out_dir / 'test_predictions.npz', predictions)
-    save_trained_model(run.out_dir / 'model.pt', run.state.eval_model, run.cfg.variant, run.spec, result['status'],
+def _write_results(run: _Run, outcome: Dict[str, Any]) -> RunRecord:
+    """Test the run (when it finished) and write its predictions, model, metrics and, last, its record."""
+    record, predictions = _result(run, outcome['status'], outcome['error'])
+    write_predictions(run.out_dir / PREDICTIONS, predictions['pred'], predictions['label'])
+    save_trained_model(run.out_dir / 'model.pt', run.state.eval_model, run.cfg.variant, run.spec, record.status,
                        run.cfg.base_resolution, run.splits.mean, run.splits.std, run.data.classes)
-    _write_metrics(run.out_dir / 'metrics.csv', run.state.rows)
-    write_json(run.out_dir / 'final.json', result, default=float)
-    return result
+    write_metrics(run.out_dir / METRICS, run.state.rows)
+    write_run(run.out_dir, record)
+    return record

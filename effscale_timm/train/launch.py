@@ -34,15 +34,15 @@ def _slots(cfg: RunConfig) -> Optional[gpu_slots.Slots]:
 
 
 def _train(cfg: RunConfig) -> int:
-    result = train_run(cfg)
-    if result['status'] == 'failed':
-        _logger.error('run failed (recorded in %s/final.json): %s', cfg.out_dir, result['error'])
+    record = train_run(cfg)
+    if record is not None and record.status == 'failed':
+        _logger.error('run failed (recorded in %s): %s', cfg.out_dir, record.error)
     return 0
 
 
 def run(cfg: RunConfig) -> int:
     """Train ``cfg`` (resuming when a checkpoint exists); the process exit code (a failed run, recorded in its
-    final.json, still exits 0; a killed torchrun worker makes the whole job exit non-zero)."""
+    run record, still exits 0; a killed torchrun worker makes the whole job exit non-zero)."""
     cfg.validate()
     resolve_variant(cfg.variant, cfg.depth, cfg.width, cfg.resolution, cfg.dropout, note='custom (effscale train)')
     slots = _slots(cfg)

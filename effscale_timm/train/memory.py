@@ -12,6 +12,7 @@ from typing import Callable, Optional, Tuple
 import torch
 from timm.utils import check_batch_size_retry, decay_batch_step
 
+from ..errors import HardwareError
 from .device import limit_memory
 
 _logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def fit_micro_batch(probe: Callable[[int], None], batch_size: int, enable_checkp
                 checkpointing = True
                 continue
             if smaller < 1 or micro == 1:
-                raise RuntimeError('a micro-batch of 1 with gradient checkpointing does not fit in memory') from e
+                raise HardwareError('a micro-batch of 1 with gradient checkpointing does not fit in memory') from e
             _logger.warning('micro-batch %d does not fit in memory; trying %d with gradient accumulation',
                             micro, smaller)
             micro = smaller

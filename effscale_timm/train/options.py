@@ -16,10 +16,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ..scaling import SPEC_FIELDS
 from .recipes import RECIPES
 
 DEVICE_PATTERN = r'^(auto|cpu|cuda(:[0-9]+)?)$'  # the schema's `device` pattern; a test checks they are equal
-MULTIPLIERS = ('depth', 'width', 'resolution', 'dropout')
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune')
 
 
@@ -38,7 +38,7 @@ class RunConfig:
     data: str = _opt(help='prepared dataset .npz (effscale prepare), or an image folder with train/ and val/ '
                           '(read by a DataLoader with timm transforms; for data too large for memory)',
                      config=False, key=False)
-    out_dir: str = _opt(help='writes metrics.csv, model.pt and final.json here', config=False, key=False)
+    out_dir: str = _opt(help='writes the run\'s record, metrics, model and test predictions here', config=False, key=False)
     seed: int = _opt(0, 'seed of initialisation, data order and augmentation', config=False)
     epochs: int = _opt(10, 'training epochs')
     recipe: str = _opt('fast', 'training recipe (effscale_timm/train/recipes.py)', choices=sorted(RECIPES))
@@ -167,5 +167,5 @@ def config_to_args(config: Dict[str, Any], multipliers: Optional[Dict[str, float
     Keys absent from ``config`` or null keep :class:`RunConfig`'s defaults; booleans become ``--x`` / ``--no-x``.
     """
     values = {k: config[k] for k in config_keys() if config.get(k) is not None}
-    values.update({k: v for k, v in (multipliers or {}).items() if k in MULTIPLIERS and v is not None})
+    values.update({k: v for k, v in (multipliers or {}).items() if k in SPEC_FIELDS and v is not None})
     return _flags(values)

@@ -21,8 +21,13 @@ from effscale_timm.data.prepared import remove_if_corrupt
 from effscale_timm.locks import clear_stale_locks
 from effscale_timm.models import NAME_PATTERN
 from effscale_timm.scaling import round_resolution
-from effscale_timm.search import parse_candidate_name
-from effscale_timm.search_family import member_names, member_spec
+from effscale_timm.search.family import (
+    member_names,
+    member_spec,
+    spec_source,
+    strategy_member,
+)
+from effscale_timm.search.grid import is_candidate
 from effscale_timm.train.options import config_to_args
 
 try:
@@ -54,7 +59,13 @@ SEARCH_PHIS = (
     if SEARCH
     else []
 )
-PAPER_PHI1 = "effscale_paper_phi1"
+PAPER_PHI1 = strategy_member("compound_paper", 1)
+
+
+SEARCH_FILES = dict(
+    chosen=f"results/search/{DATASET}/chosen.json",
+    match_dir=f"results/search/{DATASET}/match",
+)
 
 
 @functools.cache
@@ -64,32 +75,25 @@ def spec_of(name):
     """
     if VARIANTS and name in variant_specs():
         return variant_specs()[name]
-    spec = member_spec(
-        name,
-        chosen=f"results/search/{DATASET}/chosen.json",
-        match_dir=f"results/search/{DATASET}/match",
-    )
+    spec = member_spec(name, **SEARCH_FILES)
     if spec is None:
         raise WorkflowError(f"{name}: neither a configured variant nor a search member")
     return spec
 
 
 def spec_inputs(wildcards):
-    """The file a search member's multipliers are read from (chosen.json, a match file), else nothing."""
+    """The file a search member's multipliers are read from (the search family says which), else nothing."""
     name = wildcards.variant
     if VARIANTS and name in VARIANTS:
         return []
-    if name.startswith("effscale_search_phi"):
-        return f"results/search/{DATASET}/chosen.json"
-    if "_matched_phi" in name:
-        return f"results/search/{DATASET}/match/phi{name.rsplit('phi', 1)[1]}.json"
-    return []
+    source = spec_source(name, **SEARCH_FILES)
+    return str(source) if source else []
 
 
 def search_shape_args():
     """--base-resolution/--num-classes/--in-chans/--tolerance of the search steps."""
     num_classes, in_chans = dataset_shape(config)
-    base, tol = config["base_resolution"], SEARCH.get("tolerance", 0.05)
+    base, tol = config["base_resolution"], SEARCH["tolerance"]
     return f"--base-resolution {base} --num-classes {num_classes} --in-chans {in_chans} --tolerance {tol}"
 
 
@@ -146,18 +150,21 @@ def run_dir(variant, seed):
     return f"results/runs/{DATASET}/{variant}/seed{seed}"
 
 
-def train_args(wildcards):
-    """`effscale train` arguments: the config's training keys (RunConfig's fields) and the variant's multipliers."""
+def _args_text(args):
+    return " ".join(shlex.quote(str(a)) for a in args)
+
+
+def train_args(wildcards, input):
+    """`effscale train` arguments of a run: its seed, the config's training keys (RunConfig's fields), the variant's
+    multipliers, and the chosen learning rate's file when the config sweeps rates. search.epochs applies to the
+    search's candidates only."""
     study = config
-    if SEARCH and SEARCH.get("epochs") and candidate_name_of(wildcards.variant):
+    if SEARCH and SEARCH.get("epochs") and is_candidate(wildcards.variant):
         study = dict(config, epochs=SEARCH["epochs"])
-    args = config_to_args(study, spec_of(wildcards.variant))
-    return " ".join(shlex.quote(a) for a in args)
-
-
-def candidate_name_of(name):
-    """Whether ``name`` is a search candidate (search.epochs applies to candidates only)."""
-    return parse_candidate_name(name) is not None
+    args = ["--seed", wildcards.seed] + config_to_args(
+        study, spec_of(wildcards.variant)
+    )
+    return _args_text(args + (["--lr-from", input.lr] if input.lr else []))
 
 
 LR_SWEEP = config.get("lr_sweep")
@@ -183,10 +190,11 @@ def chosen_lr(wildcards):
 
 
 def sweep_args(wildcards):
-    """`effscale train` arguments of a sweep run: the study's, with lr_sweep.epochs epochs."""
+    """`effscale train` arguments of a sweep run: the sweep's seed and rate, the study's training keys with
+    lr_sweep.epochs epochs, and the variant's multipliers."""
     short = dict(config, epochs=LR_SWEEP["epochs"])
-    args = config_to_args(short, spec_of(wildcards.variant))
-    return " ".join(shlex.quote(a) for a in args)
+    args = ["--seed", LR_SWEEP.get("seed", SEEDS[0]), "--lr", wildcards.lr]
+    return _args_text(args + config_to_args(short, spec_of(wildcards.variant)))
 
 
 def profile_args(wildcards):

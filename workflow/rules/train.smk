@@ -24,8 +24,7 @@ rule train:
         runtime=config.get("train_runtime_min", 60),
     params:
         args=train_args,
-        out_dir=lambda w: f"results/runs/{w.dataset}/{w.variant}/seed{w.seed}",
-        lr_from=lambda w, input: f"--lr-from {input.lr}" if input.lr else "",
+        out_dir=lambda w, output: Path(output.final).parent,
     shell:
-        "effscale train --variant {wildcards.variant} --seed {wildcards.seed} --data {input.data} "
-        "--out-dir {params.out_dir} --threads {threads} {params.args} {params.lr_from} 2> {log}"
+        "effscale train --variant {wildcards.variant} --data {input.data} --out-dir {params.out_dir} "
+        "--threads {threads} {params.args} 2> {log}"

@@ -1,0 +1,125 @@
+"""The study's checks beyond the JSON schema: what a schema cannot say (a registered variant name, a resolution the
+network can take, a dataset path that exists, a search grid that makes sense). :func:`check_config` reads the config
+only: it registers nothing, builds nothing and writes nothing (the Snakefile calls it while it parses, before any
+job); every error names the key.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Dict
+
+from ..data.sources import SOURCES
+from ..errors import ConfigError
+from ..models import VARIANTS, checked_spec
+from ..scaling import SCALING_AXES, SPEC_FIELDS, round_resolution
+from ..train.options import DEVICE_PATTERN
+from ..train.recipes import RECIPES
+
+DATASETS_WITH_ROOT = ('imagefolder',)
+
+
+def _positive_int(config, key):
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f'{key}: must be a positive whole number, got {value!r}')
+
+
+def entry_spec(i: int, entry: Any) -> Dict[str, Any]:
+    """One ``variants`` item as {'name', 'depth', 'width', 'resolution', 'dropout'}, checked but not registered.
+
+    The rule is :func:`effscale_timm.models.resolve_variant`'s: a multiplier not given is the registered variant's
+    own (B0's for a new name), and a registered name given other multipliers is an error.
+    """
+    where = f'variants[{i}]'
+    if isinstance(entry, str):
+        entry = {'name': entry}
+        if entry['name'] not in VARIANTS:
+            raise ConfigError(f'{where}: unknown variant {entry["name"]!r}; registered: {", ".join(sorted(VARIANTS))}'
+                              f'; or give a mapping with name, depth, width, resolution')
+    if not isinstance(entry, dict) or 'name' not in entry:
+        raise ConfigError(f'{where}: must be a registered name or a mapping with name, depth, width, resolution')
+    try:  # names a bad multiplier and its range, or a registered name given other multipliers
+        spec = checked_spec(entry['name'], *(entry.get(k) for k in SPEC_FIELDS))
+    except ValueError as e:
+        raise ConfigError(f'{where}: {e}') from e
+    return dict({k: getattr(spec, k) for k in SPEC_FIELDS}, name=entry['name'])
+
+
+def _check_data(config: Dict[str, Any]) -> None:
+    dataset = config.get('dataset')
+    if dataset not in SOURCES:
+        raise ConfigError(f'dataset: must be one of {", ".join(sorted(SOURCES))}, got {dataset!r}')
+    root = config.get('dataset_root')
+    if dataset in DATASETS_WITH_ROOT and not root:
+        raise ConfigError(f'dataset_root: required for dataset {dataset}')
+    if root and dataset in DATASETS_WITH_ROOT and not Path(root).is_dir():
+        raise ConfigError(f'dataset_root: path {root!r} does not exist')
+
+
+def _check_run(config: Dict[str, Any]) -> None:
+    for key in ('epochs', 'batch_size', 'base_resolution'):
+        _positive_int(config, key)
+    seeds = config.get('seeds')
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                           for s in seeds):
+        raise ConfigError(f'seeds: must be a non-empty list of whole numbers, got {seeds!r}')
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f'seeds: must not repeat a seed, got {seeds!r}')
+    if not re.match(DEVICE_PATTERN, str(config.get('device', 'auto'))):
+        raise ConfigError(f'device: must be auto, cpu or cuda[:N], got {config["device"]!r}')
+    if config.get('lr_sweep') and config.get('lr') is not None:
+        raise ConfigError('lr_sweep: give either lr or lr_sweep, not both (the sweep chooses lr per variant)')
+    if config.get('recipe', 'fast') not in RECIPES:
+        raise ConfigError(f'recipe: must be one of {", ".join(sorted(RECIPES))}, got {config["recipe"]!r}')
+
+
+def _check_search(config: Dict[str, Any]) -> None:
+    search = config.get('search')
+    if not search:
+        return
+    for axis, spec in search['grid'].items():
+        low, high, step = spec
+        if not (1.0 <= low <= high <= 4.0 and step > 0):
+            raise ConfigError(f'search.grid.{axis}: [low, high, step] needs 1 <= low <= high <= 4 and step > 0, '
+                              f'got {spec}')
+    hold = search.get('hold_out_phi')
+    if hold is not None and hold <= search['phis']:
+        raise ConfigError(f'search.hold_out_phi: must be above search.phis ({search["phis"]}), got {hold}')
+
+
+def _check_variants(config: Dict[str, Any]) -> None:
+    variants = config.get('variants')
+    if config.get('search') and not variants:
+        if config.get('flop_match'):
+            raise ConfigError('flop_match: needs variants (the search matches its own families)')
+        return
+    if not isinstance(variants, list) or not variants:
+        raise ConfigError('variants: must be a non-empty list of registered names or custom (depth, width, '
+                          'resolution) mappings')
+    names = set()
+    for i, entry in enumerate(variants):
+        spec = entry_spec(i, entry)
+        if spec['name'] in names:
+            raise ConfigError(f'variants[{i}]: name {spec["name"]!r} appears twice')
+        names.add(spec['name'])
+        try:
+            round_resolution(spec['resolution'], config['base_resolution'])
+        except ValueError as e:
+            raise ConfigError(f'variants[{i}] ({spec["name"]}): resolution: {e}') from e
+    match = config.get('flop_match')
+    if match:
+        if match.get('target') not in names:
+            raise ConfigError(f'flop_match.target: must be one of the configured variants, got {match.get("target")!r}')
+        bad = [a for a in match.get('axes', SCALING_AXES) if a not in SCALING_AXES]
+        if bad:
+            raise ConfigError(f'flop_match.axes: allowed {list(SCALING_AXES)}, got {bad}')
+
+
+def check_config(config: Dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` for the first value a run would fail on. Reads the config only: registers nothing,
+    builds nothing, writes nothing (the Snakefile calls it while it parses)."""
+    _check_data(config)
+    _check_run(config)
+    _check_variants(config)
+    _check_search(config)

@@ -1,0 +1,97 @@
+"""The study's variants: their names (read from the config alone, at parse time) and their multipliers, resolved when
+a job needs them: custom variants registered in timm's registry, FLOP-matched ones solved on measured MACs (and
+cached, so that cluster jobs do not solve again).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List
+
+from ..atomic import write_json
+from ..errors import ConfigError
+from ..flops import macs_of, match_flops
+from ..models import register_variant, resolve_variant
+from ..scaling import SCALING_AXES, SPEC_FIELDS, round_resolution
+from .checks import check_config, entry_spec
+
+# (number of classes, input channels) of the datasets whose shape is known before preparing them
+DATASET_SHAPES = {'fashion_mnist': (10, 1), 'digits': (10, 1), 'cifar10': (10, 3), 'cifar100': (100, 3)}
+
+
+def variant_names(config: Dict[str, Any]) -> List[str]:
+    """The names of every variant the study trains, in order, without building or measuring anything."""
+    names = [e if isinstance(e, str) else e['name'] for e in config.get('variants') or ()]
+    match = config.get('flop_match')
+    return names + [f'effscale_{axis}_matched' for axis in (match.get('axes', SCALING_AXES) if match else ())]
+
+
+def resolve_variants(config: Dict[str, Any], cache: os.PathLike = None) -> Dict[str, Dict[str, Any]]:
+    """``{name: {'depth', 'width', 'resolution', 'dropout', 'note'}}`` for every variant the study trains.
+
+    Custom variants are registered in timm's registry. With ``flop_match: {target: NAME, axes: [...]}`` one variant
+    per axis, ``effscale_{axis}_matched``, is added whose measured MACs are within
+    :data:`~effscale_timm.scaling.FLOP_TOLERANCE` of NAME's at the dataset's base resolution (solved by
+    :func:`effscale_timm.flops.match_flops`; cached in ``cache`` as JSON, so that cluster jobs do not solve again).
+    """
+    check_config(config)
+    out: Dict[str, Dict[str, Any]] = {}
+    for i, entry in enumerate(config.get('variants') or ()):
+        spec = entry_spec(i, entry)
+        name = spec.pop('name')
+        out[name] = dict(spec, note=resolve_variant(name, **spec, note='custom (config)').note)
+    match = config.get('flop_match')
+    if match:
+        out.update(_flop_matched(config, out[match['target']], match, cache))
+    return out
+
+
+def _solve_flop_matches(config, target_spec, match) -> Dict[str, Dict[str, Any]]:
+    """One FLOP-matched spec per axis of ``match``, at the target variant's measured MACs."""
+    base = config['base_resolution']
+    classes, in_chans = dataset_shape(config)
+    px = round_resolution(target_spec['resolution'], base)
+    target = macs_of(target_spec['depth'], target_spec['width'], px, classes, in_chans)
+    found = {}
+    for axis in match.get('axes', SCALING_AXES):
+        try:
+            m = match_flops(axis, target, input_size=base, num_classes=classes, in_chans=in_chans)
+        except ValueError as e:
+            raise ConfigError(f'flop_match: {e}') from e
+        found[f'effscale_{axis}_matched'] = dict(
+            depth=m.depth, width=m.width, resolution=m.resolution, dropout=0.2,
+            note=f'{axis} only, FLOP-matched to {match["target"]} ({m.macs / 1e6:.1f} vs {target / 1e6:.1f} MMACs, '
+                 f'{m.rel_error:+.1%})')
+    return found
+
+
+def _flop_matched(config, target_spec, match, cache) -> Dict[str, Dict[str, Any]]:
+    """The FLOP-matched variants, from the JSON cache when they were solved before; registered in timm's registry."""
+    classes, in_chans = dataset_shape(config)
+    key = json.dumps([target_spec, sorted(match.get('axes', SCALING_AXES)), config['base_resolution'], classes, in_chans],
+                     sort_keys=True)
+    cached = json.loads(Path(cache).read_text()) if cache and Path(cache).exists() else {}
+    if key not in cached:
+        cached[key] = _solve_flop_matches(config, target_spec, match)
+        if cache:
+            write_json(cache, cached, indent=1)
+    for name, spec in cached[key].items():
+        fields = {k: spec[k] for k in SPEC_FIELDS}
+        register_variant(name, **fields, note=spec['note'])
+    return cached[key]
+
+
+def dataset_shape(config: Dict[str, Any]):
+    """(number of classes, input channels) of the configured dataset, known before it is prepared."""
+    if config['dataset'] in DATASET_SHAPES:
+        return DATASET_SHAPES[config['dataset']]
+    root = Path(config['dataset_root'])
+    train = root / 'train' if (root / 'train').is_dir() else root
+    return sum(1 for p in train.iterdir() if p.is_dir()), 3
+
+
+def variant_args(spec: Dict[str, Any]) -> List[str]:
+    """Command-line arguments that rebuild ``spec`` in another process (``--depth .. --width .. ..``)."""
+    return ['--depth', f'{spec["depth"]!r}', '--width', f'{spec["width"]!r}', '--resolution',
+            f'{spec["resolution"]!r}', '--dropout', f'{spec["dropout"]!r}']

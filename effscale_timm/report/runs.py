@@ -1,0 +1,133 @@
+"""The report's runs: the run records (:mod:`effscale_timm.files.run_record`; missing and failed runs named), each run's
+convergence from its ``metrics.csv``, and one row per variant with its profile's compute and geometry."""
+from __future__ import annotations
+
+import os
+import statistics
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..files.metrics import METRICS, read_metrics
+from ..files.run_record import RunRecord, is_finite, read_study_run
+from ..scaling import SCALING_AXES
+
+ROW_KINDS = ('baseline',) + SCALING_AXES + ('compound',)  # what a row's 'axis' can be
+CONVERGENCE_WINDOW = 3  # epochs at the end of a run whose best validation top-1 is compared with all earlier ones
+CONVERGENCE_MARGIN = 0.5  # percentage points
+
+
+def scaling_axis(depth: float, width: float, resolution: float, tol: float = 1e-9) -> str:
+    """A row's kind (:data:`ROW_KINDS`): 'baseline' when all multipliers are 1, the axis name when only that one
+    differs, else 'compound'."""
+    differ = [name for name, m in zip(SCALING_AXES, (depth, width, resolution)) if abs(float(m) - 1.0) > tol]
+    if not differ:
+        return 'baseline'
+    return differ[0] if len(differ) == 1 else 'compound'
+
+
+def _counted(record: RunRecord) -> RunRecord:
+    """A record as the study counts it: ``ok`` only when usable (:attr:`RunRecord.usable`), else failed with why."""
+    if record.status == 'ok' and not record.usable:
+        record.status, record.error = 'failed', 'status "ok" but no finite test and validation top-1'
+    elif record.status == 'failed' and not record.error:
+        record.error = 'status "failed"'
+    return record
+
+
+def load_runs(run_jsons: Sequence[os.PathLike],
+              expected_runs: Optional[Sequence[Tuple[str, int]]] = None) -> List[RunRecord]:
+    """Read the run records; add a 'missing' run for every expected (variant, seed) without one.
+
+    A path that does not exist is a missing run (its folders name the variant and seed); a damaged record, or a
+    status other than a usable 'ok', is a failed run with its reason.
+
+    Raises:
+        ValueError: two records for the same (variant, seed), runs of several datasets, or an unnamed missing path.
+    """
+    runs, seen = [], set()
+    for path in run_jsons:
+        run = _counted(read_study_run(path))
+        key = (run.variant, int(run.seed))
+        if key in seen:
+            raise ValueError(f'two run files for {key[0]} seed {key[1]} (one is {path})')
+        seen.add(key)
+        runs.append(run)
+    for variant, seed in expected_runs or ():
+        if (variant, int(seed)) not in seen:
+            seen.add((variant, int(seed)))
+            runs.append(RunRecord(variant=variant, seed=int(seed), status='missing'))
+    datasets = sorted({r.dataset for r in runs if r.dataset})
+    if len(datasets) > 1:
+        raise ValueError(f'runs of several datasets {datasets}; build one report per dataset')
+    return runs
+
+
+def convergence(val_top1: Sequence[float], window: int = CONVERGENCE_WINDOW,
+                margin: float = CONVERGENCE_MARGIN) -> str:
+    """'converged', 'not converged' or 'too short' for one run's validation top-1 per epoch (percent).
+
+    Rule: with fewer than ``window + 1`` epochs there is nothing to compare ('too short'); otherwise the run is not
+    converged when the best of its last ``window`` epochs exceeds the best of all earlier epochs by more than
+    ``margin`` points (validation accuracy still rising at the end).
+    """
+    values = [float(v) for v in val_top1 if is_finite(v)]
+    if len(values) < window + 1:
+        return 'too short'
+    return 'not converged' if max(values[-window:]) > max(values[:-window]) + margin else 'converged'
+
+
+def run_convergence(run: RunRecord) -> str:
+    """:func:`convergence` of a run's ``metrics.csv`` ('no metrics' without one)."""
+    epochs = read_metrics(run.run_dir / METRICS) if run.run_dir else None
+    return convergence([e.get('val_top1') for e in epochs]) if epochs else 'no metrics'
+
+
+_GEOMETRY_KEYS = ('base_resolution', 'px_over_base', 'stage_repeats', 'stage_channels', 'stage_feature_maps',
+                  'final_feature_map', 'head_channels')
+
+
+def _profile_row(profile: Dict[str, Any]) -> Dict[str, Any]:
+    keys = ('variant',) + SCALING_AXES + ('input_size', 'params', 'gmacs', 'gmacs_total', 'gflops') + _GEOMETRY_KEYS
+    return {k: profile.get(k) for k in keys}
+
+
+def _mean(values) -> Optional[float]:
+    values = [float(v) for v in values if is_finite(v)]
+    return statistics.mean(values) if values else None
+
+
+def _run_row(run: RunRecord) -> Dict[str, Any]:
+    """A row for a variant that has runs but no profile: what its records say."""
+    return {'variant': run.variant, 'gmacs': None, 'gmacs_total': None, 'gflops': None,
+            **{k: getattr(run, k) for k in SCALING_AXES + ('input_size', 'params')}}
+
+
+def summarize(runs: Sequence[RunRecord], profiles: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One row per variant (profile order, then variants that only have runs): multipliers, axis, compute and
+    geometry from the profile; over the usable seeds: test top-1 mean / sample std (ddof=1), mean validation
+    top-1, final train loss and train top-1, convergence; ok / failed / missing counts."""
+    rows: Dict[str, Dict[str, Any]] = {}
+    for prof in profiles:
+        rows.setdefault(prof['variant'], _profile_row(prof))
+    for run in runs:
+        rows.setdefault(run.variant, _run_row(run))
+    out = []
+    for variant, row in rows.items():
+        mine = sorted((r for r in runs if r.variant == variant), key=lambda r: r.seed)
+        ok = [r for r in mine if r.status == 'ok']
+        top1 = [float(r.test_top1) for r in ok]
+        known = all(is_finite(row.get(k)) for k in SCALING_AXES)
+        row.update(
+            axis=scaling_axis(row['depth'], row['width'], row['resolution']) if known else None,
+            runs_ok=ok, seeds_ok=[r.seed for r in ok], top1=top1, n_ok=len(top1),
+            n_failed=sum(r.status == 'failed' for r in mine), n_missing=sum(r.status == 'missing' for r in mine),
+            failures=[(r.seed, r.error) for r in mine if r.status == 'failed'],
+            mean=statistics.mean(top1) if top1 else None,
+            std=statistics.stdev(top1) if len(top1) >= 2 else None,
+            val_mean=_mean(r.final_val_top1 for r in ok),
+            n_val=sum(is_finite(r.final_val_top1) for r in ok),
+            train_loss_mean=_mean(r.final_train_loss for r in ok),
+            train_top1_mean=_mean(r.final_train_top1 for r in ok),
+            convergence=[run_convergence(r) for r in ok],
+        )
+        out.append(row)
+    return out

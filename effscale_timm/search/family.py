@@ -1,0 +1,128 @@
+"""The search's family: compound scaling at phi = 1..K (:func:`family`), the names of the variants the search trains
+and their multipliers.
+
+Candidates (:func:`effscale_timm.search.grid.candidate_name`) and the paper's family are arithmetic; the found family
+reads its coefficients from the ``choose`` output and the FLOP-matched single-axis variants read their solved
+multipliers from the ``match`` outputs, so that the workflow and a user by hand agree on every network. The workflow
+asks this module, never the names themselves, which file a member's multipliers come from (:func:`spec_source`).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+
+from ..atomic import read_json
+from ..flops import macs_of
+from ..models import NAME_PATTERN, VARIANTS
+from ..scaling import PAPER_COEFFICIENTS, SCALING_AXES, SPEC_FIELDS, compound, round_resolution
+from .grid import parse_candidate_name
+
+B0 = 'effscale_b0'
+FOUND_PREFIX, PAPER_PREFIX = 'effscale_search', 'effscale_paper'
+MAX_MATCH_MULTIPLIER = 32.0  # one axis alone may need far more than 8x to reach phi = 4's compute
+_MEMBER = re.compile(r'^effscale_(search|paper|depth_matched|width_matched|resolution_matched)_phi(\d+)$')
+STRATEGIES = ('compound_found', 'compound_paper') + SCALING_AXES
+
+
+def family_dropout(phi: float) -> float:
+    """Dropout before the classifier at compound coefficient phi: ``min(0.5, 0.2 + 0.05 * phi)``.
+
+    A straight line through timm's B0-B7 dropout (0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5, 0.5) against each model's
+    phi ~ log2(its FLOPs / B0's) (about 0, 0.9, 1.4, 2.2, 3.4, 4.7, 5.6, 6.6): the paper raises dropout linearly
+    from 0.2 for B0 to 0.5 for B7.
+    """
+    return round(min(0.5, 0.2 + 0.05 * float(phi)), 4)
+
+
+def _phi_code(phi: float) -> str:
+    return f'{phi:g}'.replace('.', 'p')
+
+
+def family(alpha: float, beta: float, gamma: float, phis: Union[int, Iterable[float]],
+           prefix: str = 'effscale_search', dropout: Optional[float] = None) -> Dict[str, Dict[str, Any]]:
+    """The compound family: ``{f'{prefix}_phi{phi}': {depth, width, resolution, dropout, note}}``.
+
+    Depth, width and resolution are ``compound(phi, alpha, beta, gamma)`` = (alpha**phi, beta**phi, gamma**phi),
+    in the spec format of :func:`effscale_timm.config.resolve_variants`. ``phis`` is an int K (phi = 1..K) or the
+    phis themselves (a fractional phi is named with ``p``: 1.5 -> ``phi1p5``). ``dropout`` None follows
+    :func:`family_dropout`; a number is used for every member. Use prefix ``effscale_paper`` for the paper's
+    (1.2, 1.1, 1.15).
+    """
+    if isinstance(phis, int) and not isinstance(phis, bool):
+        phis = range(1, phis + 1)
+    out: Dict[str, Dict[str, Any]] = {}
+    for phi in phis:
+        depth, width, resolution = compound(phi, alpha, beta, gamma)
+        name = f'{prefix}_phi{_phi_code(phi)}'
+        if not re.match(NAME_PATTERN, name):
+            raise ValueError(f'family member name {name!r} does not match {NAME_PATTERN}; use a lower-case prefix')
+        out[name] = dict(depth=depth, width=width, resolution=resolution,
+                         dropout=family_dropout(phi) if dropout is None else float(dropout),
+                         note=f'compound phi={phi:g} (alpha={alpha:g}, beta={beta:g}, gamma={gamma:g})')
+    if not out:
+        raise ValueError(f'family: no phi given ({phis!r})')
+    return out
+
+
+def strategy_member(strategy: str, phi: int) -> str:
+    """The variant trained for ``strategy`` at ``phi`` (phi = 0 is B0 for every strategy)."""
+    if phi == 0:
+        return B0
+    if strategy == 'compound_found':
+        return f'{FOUND_PREFIX}_phi{phi}'
+    if strategy == 'compound_paper':
+        return f'{PAPER_PREFIX}_phi{phi}'
+    return f'effscale_{strategy}_matched_phi{phi}'
+
+
+def member_names(phis: Sequence[int], retrain_phi1: bool = False) -> List[str]:
+    """Every family variant the workflow trains at these phis, B0 first. The found family's phi = 1 member is the
+    chosen candidate itself, trained again only when the candidates had other epochs (``retrain_phi1``)."""
+    names = [B0]
+    for phi in phis:
+        names += [strategy_member(s, phi) for s in STRATEGIES
+                  if not (s == 'compound_found' and phi == 1 and not retrain_phi1)]
+    return names
+
+
+def member_spec(name: str, chosen: Optional[os.PathLike] = None,
+                match_dir: Optional[os.PathLike] = None) -> Optional[Dict[str, Any]]:
+    """``{depth, width, resolution, dropout, note}`` of a search candidate, family member or B0; None otherwise.
+
+    Candidates and the paper's family are arithmetic; the found family reads the coefficients from ``chosen``
+    (the ``choose`` output) and the FLOP-matched variants their solved multipliers from ``match_dir/phi{k}.json``.
+    """
+    coefficients = parse_candidate_name(name)
+    if coefficients:
+        depth, width, resolution = compound(1.0, *coefficients)
+        return dict(depth=depth, width=width, resolution=resolution, dropout=family_dropout(1),
+                    note=f'search candidate alpha={coefficients[0]:g}, beta={coefficients[1]:g}, '
+                         f'gamma={coefficients[2]:g} at phi=1')
+    m = _MEMBER.match(name)
+    if m is None:
+        return dict(depth=1.0, width=1.0, resolution=1.0, dropout=VARIANTS[B0].dropout, note='B0') \
+            if name == B0 else None
+    kind, phi = m.group(1), int(m.group(2))
+    if kind == 'paper':
+        return family(*PAPER_COEFFICIENTS, [phi], prefix=PAPER_PREFIX)[name]
+    if kind == 'search':
+        c = read_json(chosen)
+        return family(c['alpha'], c['beta'], c['gamma'], [phi], prefix=FOUND_PREFIX)[name]
+    spec = read_json(Path(match_dir) / f'phi{phi}.json')['members'][name]
+    return {k: spec[k] for k in SPEC_FIELDS + ('note',)}
+
+
+def spec_macs(spec: Dict[str, Any], base: int, num_classes: int, in_chans: int) -> float:
+    """Measured multiply-adds (:func:`effscale_timm.flops.macs_of`) of a spec at the base resolution."""
+    return macs_of(spec['depth'], spec['width'], round_resolution(spec['resolution'], base), num_classes, in_chans)
+
+
+def spec_source(name: str, chosen: os.PathLike, match_dir: os.PathLike) -> Optional[Path]:
+    """The file a search member's multipliers are read from: ``chosen`` for the found family, the match file of its
+    phi for a FLOP-matched variant, None for every other name (arithmetic, or not a search member)."""
+    m = _MEMBER.match(name)
+    if m is None or m.group(1) == 'paper':
+        return None
+    return Path(chosen) if m.group(1) == 'search' else Path(match_dir) / f'phi{m.group(2)}.json'

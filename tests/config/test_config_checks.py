@@ -1,0 +1,54 @@
+"""The config's semantic checks (effscale_timm.config.checks): a bad config is refused before any job starts with a
+message naming the key, and checking registers nothing."""
+
+import pytest
+
+import effscale_timm
+from effscale_timm.config import ConfigError, check_config
+
+
+# --- check_config ---------------------------------------------------------------------------------------------------
+
+def valid_config(**changes):
+    """A config every check accepts: a registered name and a custom (new-name) variant, 32 px base."""
+    config = {
+        'dataset': 'digits', 'seeds': [0, 1], 'epochs': 2, 'batch_size': 16, 'base_resolution': 32,
+        'device': 'cpu', 'recipe': 'fast',
+        'variants': ['effscale_b0', {'name': 'unittest_custom', 'depth': 1.2, 'width': 0.75}],
+        'flop_match': {'target': 'effscale_b0', 'axes': ['depth', 'width']},
+    }
+    config.update(changes)
+    return config
+
+
+def test_valid_config_passes_and_registers_nothing():
+    check_config(valid_config())
+    check_config(valid_config(dataset='imagefolder', dataset_root='.', flop_match=None, device='cuda:1'))
+    assert 'unittest_custom' not in effscale_timm.VARIANTS  # the Snakefile calls it while parsing: reads only
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(dataset='mnist'), r"^dataset: must be one of .*got 'mnist'"),
+    (dict(dataset='imagefolder'), r'^dataset_root: required for dataset imagefolder'),
+    (dict(dataset='imagefolder', dataset_root='/no/such/folder'), r"^dataset_root: path '/no/such/folder'"),
+    (dict(epochs=0), r'^epochs: must be a positive whole number, got 0'),
+    (dict(epochs=-3), r'^epochs: must be a positive whole number'),
+    (dict(epochs=True), r'^epochs: must be a positive whole number'),
+    (dict(batch_size=0), r'^batch_size: must be a positive whole number'),
+    (dict(seeds=[0, 1, 0]), r'^seeds: must not repeat a seed'),
+    (dict(seeds=[]), r'^seeds: must be a non-empty list'),
+    (dict(variants=['effscale_b0', 'effscale_nope']), r"^variants\[1\]: unknown variant 'effscale_nope'"),
+    (dict(variants=['effscale_b0', 'effscale_b0']), r"^variants\[1\]: name 'effscale_b0' appears twice"),
+    (dict(variants=[{'name': 'effscale_b0', 'depth': 2.0}]), r"^variants\[0\]: variant 'effscale_b0' is already"),
+    (dict(variants=[{'name': 'unittest_bad', 'depth': -1}]), r'^variants\[0\]: depth must be'),
+    (dict(variants=['effscale_b0', {'name': 'unittest_small', 'resolution': 0.5}]),
+     r"^variants\[1\] \(unittest_small\): resolution: .*below the network's minimum input of 32 px"),
+    (dict(device='gpu'), r"^device: must be auto, cpu or cuda\[:N\], got 'gpu'"),
+    (dict(recipe='magic'), r"^recipe: must be one of"),
+    (dict(flop_match={'target': 'effscale_b7'}), r"^flop_match.target: must be one of the configured variants, "
+                                                 r"got 'effscale_b7'"),
+    (dict(flop_match={'target': 'effscale_b0', 'axes': ['depth', 'height']}), r"^flop_match.axes: .*\['height'\]"),
+], ids=lambda v: str(v)[:60])
+def test_each_bad_value_is_a_config_error_naming_its_key(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        check_config(valid_config(**changes))

@@ -1,0 +1,32 @@
+"""effscale_timm.search.family: compound families at phi = 1..K, their names and dropout; where a member's
+multipliers come from."""
+import re
+
+import pytest
+
+from effscale_timm.models import NAME_PATTERN
+from effscale_timm.search.family import family, family_dropout, spec_source
+
+
+def test_family_raises_phi_with_the_chosen_coefficients():
+    fam = family(1.2, 1.1, 1.15, 3, prefix='effscale_paper')
+    assert list(fam) == ['effscale_paper_phi1', 'effscale_paper_phi2', 'effscale_paper_phi3']
+    two = fam['effscale_paper_phi2']
+    assert (two['depth'], two['width'], two['resolution']) == pytest.approx((1.44, 1.21, 1.3225))
+    assert [s['dropout'] for s in fam.values()] == [0.25, 0.3, 0.35]
+    assert 'phi=2' in two['note'] and 'alpha=1.2' in two['note']
+    half = family(1.25, 1.05, 1.2, [1.5], dropout=0.2)
+    assert list(half) == ['effscale_search_phi1p5'] and half['effscale_search_phi1p5']['dropout'] == 0.2
+    assert all(re.match(NAME_PATTERN, n) for n in list(fam) + list(half))
+    assert family_dropout(0) == 0.2 and family_dropout(10) == 0.5
+    with pytest.raises(ValueError):
+        family(1.2, 1.1, 1.15, [])
+
+
+def test_the_family_says_which_file_a_members_multipliers_come_from(tmp_path):
+    chosen, match = tmp_path / 'chosen.json', tmp_path / 'match'
+    assert spec_source('effscale_search_phi2', chosen, match) == chosen
+    assert spec_source('effscale_width_matched_phi3', chosen, match) == match / 'phi3.json'
+    assert spec_source('effscale_paper_phi2', chosen, match) is None  # arithmetic
+    assert spec_source('effscale_a120_b110_g115', chosen, match) is None  # a candidate: arithmetic
+    assert spec_source('effscale_b0', chosen, match) is None
