@@ -5,12 +5,13 @@
 On a CPU use --max-train-samples / --epochs to fit the time you have; the table says what was run.
 """
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from effscale_timm.files.run_record import read_run, record_path
 
 
 def main():
@@ -36,7 +37,7 @@ def main():
         if args.max_train_samples:
             cmd += ['--max-train-samples', str(args.max_train_samples)]
         subprocess.run(cmd, check=True)
-        results.append(json.loads((out / f'seed{seed}' / 'final.json').read_text()))
+        results.append(read_run(record_path(out / f'seed{seed}')).to_json())
     tops = [r['test_top1'] for r in results]
     print(f'\n# accuracy: {args.variant}, recipe {args.recipe}, {args.epochs} epochs, batch {args.batch_size}, '
           f'{args.base_resolution} px base, {results[0]["hardware"]}\n')

@@ -50,6 +50,7 @@ import torchvision  # noqa: E402
 
 import throughput as tp  # noqa: E402 - the plain timm loops and the engine helpers, shared
 from effscale_timm.data import load_prepared  # noqa: E402
+from effscale_timm.files.run_record import record_path  # noqa: E402
 from effscale_timm.train.engine import RunConfig, train_run  # noqa: E402
 
 SECTIONS = {1: 'end-to-end img/s', 2: 'CUDA graphs', 3: 'packing', 4: 'memory budget', 5: 'accuracy'}
@@ -116,7 +117,7 @@ def plural(n: int, word: str) -> str:
 
 
 def compile_note(final: Dict[str, Any], asked: bool) -> str:
-    """'compile off', or the seconds of the compiling first update (final.json's ``compile_s``, when it has it)."""
+    """'compile off', or the seconds of the compiling first update (the run record's ``compile_s``, when it has it)."""
     if not final.get('compiled', asked):
         return 'compile off'
     return f'compile {final["compile_s"]} s' if final.get('compile_s') is not None else 'compiled'
@@ -196,17 +197,18 @@ def fresh_device(device: torch.device) -> None:
 
 
 def run_engine(suite: Suite, name: str, **fields: Any) -> Dict[str, Any]:
-    """``train_run`` in this process with ``fields``; final.json, the last epoch's row of metrics.csv and the wall
-    seconds of the call."""
+    """``train_run`` in this process with ``fields``; its run record (as a dict), the last epoch's row of the
+    metrics file and the wall seconds of the call."""
     fresh_device(suite.device)
     out = suite.work / name
     cfg = RunConfig(data=str(suite.args.data), out_dir=str(out), ckpt_root=str(out / 'ckpt'),
                     device=suite.device.type, seed=0, recipe='fast', **fields)
     t0 = time.perf_counter()
-    final = train_run(cfg)
+    record = train_run(cfg)
     wall = time.perf_counter() - t0
-    if final.get('status') != 'ok':
-        raise RuntimeError(f'{name}: status {final.get("status")}: {final.get("error")}')
+    if record is None or not record.usable:
+        raise RuntimeError(f'{name}: not a usable run: {record}')
+    final = record.to_json()
     last = tp.last_epoch(out)
     fresh_device(suite.device)
     return {'final': final, 'last': last, 'img_s': float(last['img_per_s']), 'peak': float(last['peak_mem_gib']),
@@ -350,7 +352,7 @@ def run_trainings(commands: Dict[str, List[str]], folder: Path, at_once: bool) -
         log_file.close()
     wall = time.perf_counter() - t0
     for variant, (proc, _) in procs.items():
-        if proc.returncode != 0 or not (folder / variant / 'final.json').exists():
+        if proc.returncode != 0 or not record_path(folder / variant).exists():
             tail = (folder / f'{variant}.log').read_text()[-300:].replace('\n', ' ')
             raise RuntimeError(f'{variant} exited {proc.returncode}: {tail}')
     return wall

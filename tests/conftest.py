@@ -1,14 +1,18 @@
-"""Shared fixtures: a prepared real dataset (scikit-learn digits) and a helper to run the `effscale` CLI."""
+"""Shared fixtures and helpers: a prepared real dataset (scikit-learn digits), and the `effscale` and `snakemake` command
+lines run as a user would."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / 'snakemake')
 
 
 def cli_env():
@@ -43,3 +47,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def snakemake(workdir, *args, config=None, check=True, timeout=900):
+    cmd = [SNAKEMAKE, '-s', str(ROOT / 'Snakefile'), '-d', str(workdir), '--cores', '2', *args]
+    if config is not None:
+        path = Path(workdir) / 'test_config.yaml'
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        cmd += ['--configfile', str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'snakemake {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
+    return proc
+
+
+def job_counts(output: str):
+    """{rule: count} from Snakemake's 'Job stats' table."""
+    block = output.split('Job stats:')[-1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r'^(\w+)\s+(\d+)$', block, re.M) if m.group(1) != 'total'}

@@ -202,6 +202,7 @@ def test_resolve_variant_is_one_rule():
     assert (spec.depth, spec.width, spec.resolution, spec.dropout) == (2.0, 1.0, 1.0, 0.2)
 
 
+@pytest.mark.slow
 def test_train_and_profile_read_partial_multipliers_alike(tmp_path):
     out = tmp_path / 'p.json'
     effscale('profile', '--variant', 'structure_cli_depth', '--depth', '2', '--no-latency', '--num-classes', '10',

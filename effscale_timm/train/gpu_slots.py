@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ..errors import HardwareError
-
 _logger = logging.getLogger(__name__)
 
 LOCK_DIR_ENV = 'EFFSCALE_GPU_LOCK_DIR'
@@ -101,6 +99,7 @@ def try_take(gpus: Sequence[str], n: int, per_gpu: int, folder: Optional[Path] =
 def take(gpus: Sequence[str], n: int, per_gpu: int, folder: Optional[Path] = None, poll_s: float = 2.0) -> Slots:
     """:func:`try_take`, waiting (and saying so once) until ``n`` GPUs have a free slot."""
     if n > len(gpus):
+        from ..errors import HardwareError  # here, so that the module loads alone (stdlib only) in slot holders
         raise HardwareError(f'this training needs {n} GPUs (nproc_per_node) but the machine has {len(gpus)}')
     said = False
     while True:

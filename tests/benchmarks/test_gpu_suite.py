@@ -10,6 +10,8 @@ import pytest
 
 from conftest import ROOT, cli_env
 
+pytestmark = pytest.mark.slow  # starts processes or runs Snakemake: `make test`, not `make test-fast`
+
 BLOCKED = ('fvcore', 'pytorch_grad_cam', 'snakemake', 'pandas')
 
 # Imported by every Python process that has its folder on PYTHONPATH (the suite and its `effscale train` children).

@@ -131,6 +131,7 @@ def _snakemake(workdir, *args):
                           text=True, env=cli_env(), timeout=600)
 
 
+@pytest.mark.slow
 def test_cli_list_override_is_accepted_and_a_bad_one_refused_in_one_line(repo_copy):
     """Through the real CLI: three seeds train three runs per model; a bad seed stops with one line, no dump."""
     out = _snakemake(repo_copy, '--config', 'seeds=[0,1,2]')

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, cli_env
-from test_pipeline import SNAKEMAKE, job_counts, snakemake
+from conftest import ROOT, SNAKEMAKE, cli_env, job_counts, snakemake
+
+pytestmark = pytest.mark.slow  # starts processes or runs Snakemake: `make test`, not `make test-fast`
 
 TINY = yaml.safe_load((ROOT / 'config/search_tiny.yaml').read_text())  # the tiny search the README shows
 # At a 48 px base its grid keeps two networks within ±5% of 2x B0's MACs (measured: alpha=1, beta=1.2, gamma=1.125

@@ -22,6 +22,8 @@ import pytest
 
 from conftest import cli_env
 
+pytestmark = pytest.mark.slow  # starts processes or runs Snakemake: `make test`, not `make test-fast`
+
 ARGS = ['--variant', 'x_ddp', '--depth', '1', '--width', '0.5', '--resolution', '1', '--dropout', '0', '--drop-path',
         '0', '--epochs', '3', '--batch-size', '64', '--device', 'cpu', '--threads', '1', '--no-hflip',
         '--max-train-samples', '640', '--max-eval-samples', '256']

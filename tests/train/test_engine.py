@@ -35,6 +35,7 @@ def uninterrupted(digits_npz, tmp_path_factory):
     return out / 'run'
 
 
+@pytest.mark.slow
 def test_run_writes_metrics_model_and_final(uninterrupted):
     final = _final(uninterrupted)
     assert final['status'] == 'ok' and final['epochs'] == 3
@@ -50,6 +51,7 @@ def test_run_writes_metrics_model_and_final(uninterrupted):
     assert final['final_val_top1'] == float(rows[-1]['val_top1'])
 
 
+@pytest.mark.slow
 def test_run_keeps_per_image_test_predictions(uninterrupted, digits_npz):
     import numpy as np
     final = _final(uninterrupted)
@@ -61,6 +63,7 @@ def test_run_keeps_per_image_test_predictions(uninterrupted, digits_npz):
     assert round(100 * float((pred == label).mean()), 3) == final['test_top1']
 
 
+@pytest.mark.slow
 def test_sigkill_then_same_command_resumes_to_identical_metrics(digits_npz, uninterrupted, tmp_path):
     out, ckpt = tmp_path / 'run', tmp_path / 'ckpt'
     cmd = [sys.executable, '-m', 'effscale_timm.cli', 'train', *TINY, '--data', str(digits_npz), '--out-dir',
@@ -85,6 +88,7 @@ def test_sigkill_then_same_command_resumes_to_identical_metrics(digits_npz, unin
     assert strip == ref
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_is_never_used(digits_npz, tmp_path):
     out, ckpt = tmp_path / 'run', tmp_path / 'ckpt'
     effscale('train', *TINY, '--data', digits_npz, '--out-dir', out, '--ckpt-root', ckpt, '--stop-after-epochs', '2')
@@ -98,6 +102,7 @@ def test_corrupt_checkpoint_is_never_used(digits_npz, tmp_path):
     assert _final(out)['epochs'] == 3
 
 
+@pytest.mark.slow
 def test_truncated_checkpoint_everywhere_starts_over(digits_npz, tmp_path):
     out, ckpt = tmp_path / 'run', tmp_path / 'ckpt'
     effscale('train', *TINY, '--data', digits_npz, '--out-dir', out, '--ckpt-root', ckpt, '--stop-after-epochs', '1')
@@ -108,6 +113,7 @@ def test_truncated_checkpoint_everywhere_starts_over(digits_npz, tmp_path):
     assert _final(out)['status'] == 'ok'
 
 
+@pytest.mark.slow
 def test_nan_loss_marks_the_run_failed(digits_npz, tmp_path):
     out = tmp_path / 'run'
     proc = effscale('train', *TINY, '--lr', '1e30', '--data', digits_npz, '--out-dir', out, '--ckpt-root',
@@ -140,13 +146,14 @@ def test_a_nan_between_reads_falls_back_to_the_last_good_checkpoint(digits_npz, 
                     batch_size=64, max_train_samples=256, max_eval_samples=128, device='cpu', hflip=False,
                     log_interval=3, ckpt_root=str(tmp_path / 'ckpt'))
     result = engine.train_run(cfg)
-    assert result['status'] == 'failed' and 'weights are those of epoch 1' in result['error']
-    assert 'by update 7' in result['error'] and result['epochs'] == 1  # read at updates 3, 4 (end), 7
+    assert result.status == 'failed' and 'weights are those of epoch 1' in result.error
+    assert 'by update 7' in result.error and result.epochs == 1  # read at updates 3, 4 (end), 7
     saved = torch.load(tmp_path / 'run' / 'model.pt', weights_only=False)['state_dict']
     assert all(torch.isfinite(v).all() for v in saved.values() if v.is_floating_point())
     assert len(_metrics(tmp_path / 'run')) == 1
 
 
+@pytest.mark.slow
 def test_compiled_training_runs_and_reports_its_compile_time(digits_npz, tmp_path):
     """torch.compile is the default on a GPU; its path is checked here on the CPU (a tiny network; about a minute of
     compiling on a fresh machine)."""
@@ -160,6 +167,7 @@ def test_compiled_training_runs_and_reports_its_compile_time(digits_npz, tmp_pat
     assert float(rows[1]['img_per_s']) > float(rows[0]['img_per_s'])  # the first epoch held the compiling
 
 
+@pytest.mark.slow
 def test_cuda_without_gpu_is_a_clear_error(digits_npz, tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
@@ -168,6 +176,7 @@ def test_cuda_without_gpu_is_a_clear_error(digits_npz, tmp_path):
     assert proc.returncode == 2 and 'no CUDA GPU' in proc.stderr
 
 
+@pytest.mark.slow
 def test_auto_device_falls_back_to_cpu_with_a_warning(digits_npz, tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
@@ -224,6 +233,7 @@ def test_recipes_are_the_documented_ones():
     assert seed.epochs == 35
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('recipe', sorted(RECIPES))
 def test_every_recipe_builds_timm_optimizer_and_scheduler(recipe, digits_npz, tmp_path):
     out = tmp_path / 'r'
@@ -257,7 +267,7 @@ def test_out_of_memory_mid_run_falls_back_to_a_smaller_micro_batch(digits_npz, t
                            ckpt_root=str(tmp_path / 'c'))
     with caplog.at_level(logging.WARNING):
         result = engine.train_run(cfg)
-    assert result['status'] == 'ok' and result['micro_batch'] == 16 and result['batch_size'] == 64
+    assert result.status == 'ok' and result.micro_batch == 16 and result.batch_size == 64
     assert 'micro-batch now 32' in caplog.text and 'micro-batch now 16' in caplog.text
 
 
@@ -276,6 +286,7 @@ def _image_tree(root, bad=False):
     return root
 
 
+@pytest.mark.slow
 def test_image_folder_trains_through_the_dataloader_path(tmp_path):
     root = _image_tree(tmp_path / 'images')
     out = tmp_path / 'r'
@@ -286,6 +297,7 @@ def test_image_folder_trains_through_the_dataloader_path(tmp_path):
     assert torch.load(out / 'model.pt', weights_only=False)['classes'] == ['cat', 'dog']
 
 
+@pytest.mark.slow
 def test_image_folder_with_a_corrupt_image_names_it(tmp_path):
     root = _image_tree(tmp_path / 'images', bad=True)
     proc = effscale('train', '--variant', 'effscale_b0', '--epochs', '1', '--batch-size', '20', '--device', 'cpu',

@@ -28,6 +28,8 @@ import yaml
 
 from conftest import ROOT, cli_env
 
+pytestmark = pytest.mark.slow  # starts processes or runs Snakemake: `make test`, not `make test-fast`
+
 PKG = 'effscale_timm'
 CLI = f'{PKG}.cli'
 ENV_DIR = ROOT / 'envs'

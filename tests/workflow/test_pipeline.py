@@ -12,33 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, cli_env
+from conftest import ROOT, SNAKEMAKE, cli_env, job_counts, snakemake
 
-SNAKEMAKE = str(BIN / 'snakemake')
+pytestmark = pytest.mark.slow  # starts processes or runs Snakemake: `make test`, not `make test-fast`
+
 VARIANTS = ['effscale_b0', 'effscale_depth_b0', 'effscale_width_b0', 'effscale_resolution_b0',
             {'name': 'effscale_custom', 'depth': 1.2, 'width': 1.1, 'resolution': 1.15}]
 TINY = dict(dataset='digits', variants=VARIANTS, seeds=[0], epochs=2, recipe='fast', batch_size=64, device='cpu',
             base_resolution=32, max_train_samples=192, max_eval_samples=96, hflip=False, threads=2,
             deterministic=True)
-
-
-def snakemake(workdir, *args, config=None, check=True, timeout=900):
-    cmd = [SNAKEMAKE, '-s', str(ROOT / 'Snakefile'), '-d', str(workdir), '--cores', '2', *args]
-    if config is not None:
-        path = Path(workdir) / 'test_config.yaml'
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        cmd += ['--configfile', str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'snakemake {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
-    return proc
-
-
-def job_counts(output: str):
-    """{rule: count} from Snakemake's 'Job stats' table."""
-    block = output.split('Job stats:')[-1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r'^(\w+)\s+(\d+)$', block, re.M) if m.group(1) != 'total'}
 
 
 @pytest.fixture(scope='module')

@@ -19,6 +19,8 @@ import yaml
 from conftest import BIN, ROOT, cli_env
 from effscale_timm.data.prepared import checksum_path
 
+pytestmark = pytest.mark.slow  # starts processes or runs Snakemake: `make test`, not `make test-fast`
+
 SNAKEMAKE = str(BIN / 'snakemake')
 TRAIN_FINAL = 'results/runs/digits/effscale_b0/seed0/final.json'
 PROFILE_JSON = 'results/profile/digits/effscale_b0.json'  # a CPU rule with no inputs: submitted beside the train job

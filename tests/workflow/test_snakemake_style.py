@@ -3,7 +3,11 @@ every rule file. (``snakemake --lint`` is tests/workflow/test_pipeline.py::test_
 import re
 import subprocess
 
+import pytest
+
 from conftest import BIN, ROOT, cli_env
+
+pytestmark = pytest.mark.slow  # starts processes or runs Snakemake: `make test`, not `make test-fast`
 
 SNAKEFMT = BIN / 'snakefmt'
 TARGETS = ['Snakefile', 'workflow/']

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from test_pipeline import job_counts, snakemake
+from conftest import job_counts, snakemake
+
+pytestmark = pytest.mark.slow  # starts processes or runs Snakemake: `make test`, not `make test-fast`
 
 SINGLE_AXIS = ['effscale_width_b0', 'effscale_resolution_b0']
 STUDY = dict(dataset='digits', variants=['effscale_b0', *SINGLE_AXIS, 'effscale_compound_b0'], seeds=[0, 1, 2],
