@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -230,18 +231,21 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     """SIGKILL mid-write cannot clean up; the resumed job's next write of the same file removes the debris of dead
-    writers and leaves a live writer's temporary file alone."""
-    from effscale_timm.atomic import write_atomic
+    writers on this host and leaves a live writer's temporary file alone, and another host's (a shared filesystem,
+    where that host's PIDs mean nothing here), even with the PID of a dead process of this one."""
+    from effscale_timm.atomic import temporary_path, write_atomic
 
     dead = subprocess.Popen(['true'])
     dead.wait()
     target = tmp_path / 'last.pt'
-    stale = tmp_path / f'.last.pt.{dead.pid}.tmp'
-    busy = tmp_path / f'.last.pt.{os.getppid()}.tmp'
-    stale.write_bytes(b'half a checkpoint')
-    busy.write_bytes(b'being written')
+    stale = temporary_path(target, pid=dead.pid)
+    busy = temporary_path(target, pid=os.getppid())
+    other_host = temporary_path(target, pid=dead.pid, host='login-b.example.org')
+    for path, data in ((stale, b'half a checkpoint'), (busy, b'being written'), (other_host, b'written elsewhere')):
+        path.write_bytes(data)
     write_atomic(target, b'new')
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, busy.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, busy.name, other_host.name])
+    assert stale.name == f'.last.pt.{socket.gethostname()}.{dead.pid}.tmp'
 
 
 def test_corrupt_prepared_dataset_is_rebuilt_not_used(study):
