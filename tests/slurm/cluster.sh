@@ -48,11 +48,12 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start NAME COMMAND...: run COMMAND in the background, output to STATE/log/NAME.out, PID to STATE/pids/NAME.pid.
+# start NAME COMMAND...: run COMMAND in the background in a session of its own (a Ctrl-C or a signal to the tests'
+# process group does not reach it: `down` stops it), output to STATE/log/NAME.out, PID to STATE/pids/NAME.pid.
 start() {
     local name=$1
     shift
-    "$@" >"$STATE/log/$name.out" 2>&1 </dev/null &
+    setsid "$@" >"$STATE/log/$name.out" 2>&1 </dev/null &
     echo $! >"$STATE/pids/$name.pid"
 }
 
