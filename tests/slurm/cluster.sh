@@ -15,6 +15,7 @@
 # logs, PID files) is in STATE_DIR, except /etc/slurm/slurm.conf: a symlink to STATE_DIR/slurm.conf while the
 # cluster is up, because the plugin's job step drops SLURM_CONF before it calls srun inside the job.
 set -euo pipefail
+PATH=$PATH:/usr/sbin:/sbin  # the daemons, where a user's PATH may not look
 
 PACKAGES=(slurm-wlm slurmdbd munge mariadb-server)
 DAEMONS=(slurmd slurmctld slurmdbd mariadbd munged)  # the order `down` stops them in
@@ -36,12 +37,19 @@ why_not() {
     fi
 }
 
+# The Debian packages, when a daemon is missing. A policy-rc.d that denies every service start keeps their
+# maintainer scripts from starting system daemons (here every daemon is started by hand, and stopped by its PID).
 install_packages() {
     command -v slurmctld >/dev/null && command -v slurmdbd >/dev/null && command -v munged >/dev/null &&
         command -v mariadbd >/dev/null && return
     echo "cluster.sh: installing ${PACKAGES[*]} (apt-get)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
+    local policy=/usr/sbin/policy-rc.d own_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+    fi
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${PACKAGES[@]}" >/dev/null ||
+        { [ -z "$own_policy" ] || rm -f "$policy"; die "apt-get could not install ${PACKAGES[*]}"; }
+    [ -z "$own_policy" ] || rm -f "$policy"
 }
 
 free_port() {
