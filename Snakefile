@@ -10,8 +10,9 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 # The conda envs' post-deploy script (envs/install-effscale.sh) installs effscale from the project's folder: Snakemake
-# runs it from a copy in .snakemake/conda/, from where no relative path leads back here.
-os.environ["EFFSCALE_ROOT"] = os.path.abspath(workflow.basedir)
+# runs it from a copy in .snakemake/conda/, from where no relative path leads back here. (Set for the processes this
+# one starts, not read from the user: hence no `envvars:` directive.)
+os.environ.update(EFFSCALE_ROOT=os.path.abspath(workflow.basedir))
 
 
 configfile: "config.yaml"
