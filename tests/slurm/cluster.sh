@@ -174,6 +174,7 @@ up() {
     ctld_port=$(free_port) slurmd_port=$(free_port) dbd_port=$(free_port) db_port=$(free_port)
     write_slurm_conf "$node" "$ctld_port" "$slurmd_port" "$dbd_port"
     write_slurmdbd_conf "$dbd_port" "$db_port"
+    mkdir -p "$(dirname "$SYSTEM_CONF")"
     ln -sfn "$STATE/slurm.conf" "$SYSTEM_CONF"
     export SLURM_CONF="$STATE/slurm.conf"
     start_munge
