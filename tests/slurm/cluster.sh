@@ -47,9 +47,11 @@ install_packages() {
     if [ ! -e "$policy" ]; then
         printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
     fi
+    local installed=1
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${PACKAGES[@]}" >/dev/null ||
-        { [ -z "$own_policy" ] || rm -f "$policy"; die "apt-get could not install ${PACKAGES[*]}"; }
+        installed=
     [ -z "$own_policy" ] || rm -f "$policy"
+    [ -n "$installed" ] || die "apt-get could not install ${PACKAGES[*]}"
 }
 
 free_port() {
@@ -235,6 +237,11 @@ down() {
     echo "cluster.sh: SLURM in $STATE stopped" >&2
 }
 
+down_unless_up() {
+    [ "$1" = 0 ] || down
+    exit "$1"
+}
+
 case "${1:-}" in
     check)
         problem=$(why_not)
@@ -245,7 +252,7 @@ case "${1:-}" in
         mkdir -p "$2"
         STATE=$(cd "$2" && pwd)
         if [ "$1" = up ]; then  # a cluster that fails to come up is taken down again
-            trap 'status=$?; [ $status = 0 ] || down; exit $status' EXIT
+            trap 'down_unless_up $?' EXIT
         fi
         "$1"
         ;;
