@@ -1,11 +1,18 @@
 # effscale: does compound scaling beat single-axis scaling? (Tan & Le, arXiv:1905.11946)
 # prepare dataset -> train (variant x seed) -> profile -> CAMs -> reports/table1.md
-#   snakemake --cores 8 --use-conda        # the whole study (conda envs in envs/)
+#   snakemake --cores 8 --sdm conda        # the whole study (conda envs in envs/; Snakemake >= 8)
 #   snakemake --cores 2 reports/table1.md  # just what the table needs
 # Configuration: config.yaml (the CPU demo); config/full.yaml (the real study, on a GPU).
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The conda envs' post-deploy script (envs/install-effscale.sh) installs effscale from the project's folder: Snakemake
+# runs it from a copy in .snakemake/conda/, from where no relative path leads back here. (Set for the processes this
+# one starts, not read from the user: hence no `envvars:` directive.)
+os.environ.update(EFFSCALE_ROOT=os.path.abspath(workflow.basedir))
 
 
 configfile: "config.yaml"

@@ -1,12 +1,15 @@
 """Atomic file writes: a reader (or a rerun after a kill) sees the old file or the whole new one, never a part.
 
-A writer killed mid-write (SIGKILL, a lost node) leaves its temporary file ``.<name>.<pid>.tmp`` behind; the next
-write to the same path removes those of writers that are no longer alive, so a resumed job leaves no debris.
+A writer killed mid-write (SIGKILL, a lost node) leaves its temporary file ``.<name>.<host>.<pid>.tmp`` behind; the
+next write to the same path removes those of writers on this host that are no longer alive, so a resumed job leaves
+no debris. A temporary file of another host (a filesystem shared by several machines) is never removed: its writer's
+PID cannot be checked from here, and it may be writing right now.
 """
 from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 
@@ -20,13 +23,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_dead_temporaries(path: os.PathLike) -> list:
-    """Remove ``path``'s temporary files left by writers that died; return the removed paths."""
+def temporary_path(path: os.PathLike, pid: int = None, host: str = None) -> Path:
+    """The temporary file through which process ``pid`` (this one) on ``host`` (this one) writes ``path``."""
     path = Path(path)
-    removed = []
+    return path.with_name(f'.{path.name}.{host or socket.gethostname()}.{pid or os.getpid()}.tmp')
+
+
+def remove_dead_temporaries(path: os.PathLike) -> list:
+    """Remove ``path``'s temporary files left by writers on this host that died; return the removed paths."""
+    path = Path(path)
+    host, removed = socket.gethostname(), []
     for tmp in path.parent.glob(f'.{path.name}.*.tmp'):
-        pid = tmp.name[len(path.name) + 2:-len('.tmp')]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        writer_host, _, pid = tmp.name[len(path.name) + 2:-len('.tmp')].rpartition('.')
+        if writer_host == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
@@ -37,7 +46,7 @@ def write_atomic(path: os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(path)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    tmp = temporary_path(path)
     try:
         with open(tmp, 'wb') as f:
             f.write(data)

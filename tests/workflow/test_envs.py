@@ -36,8 +36,7 @@ ENV_DIR = ROOT / 'envs'
 # Pins allowed beyond the direct imports: a companion whose version must match a pinned package. Only when the
 # stage loads it at run time (timm imports torchvision in every stage).
 COUPLED = {'torchvision': 'built for one torch version; unpinned, pip may pick one for another torch'}
-BASE_CONDA = {'pip'}  # plus python=X.Y, checked below
-EDITABLE = '-e ..'  # installs effscale itself (the `effscale` command)
+BASE_CONDA = {'pip'}  # plus python=X.Y, checked below; effscale itself comes from the post-deploy script
 
 
 def norm(name: str) -> str:
@@ -66,7 +65,7 @@ def env_spec(path: Path) -> Tuple[list, list]:
 
 
 def env_pins(path: Path) -> Dict[str, str]:
-    return {norm(line.split('==')[0]): line.split('==')[1] for line in env_spec(path)[1] if line != EDITABLE}
+    return {norm(line.split('==')[0]): line.split('==')[1] for line in env_spec(path)[1]}
 
 
 def stage_envs() -> Dict[str, str]:
@@ -323,10 +322,7 @@ def test_every_pin_agrees_with_constraints():
         conda, pip = env_spec(env)
         python = f'python={sys.version_info.major}.{sys.version_info.minor}'
         assert set(conda) == BASE_CONDA | {python}, f'{env.name}: conda dependencies {conda}'
-        assert pip.count(EDITABLE) == 1, f'{env.name}: {EDITABLE} (installs effscale) must be there once'
-        for line in pip:
-            if line == EDITABLE:
-                continue
+        for line in pip:  # pins only: a path here would be resolved from .snakemake/conda/ (test_conda_deploy.py)
             name, sep, version = line.partition('==')
             assert sep and re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._-]*', name), f'{env.name}: {line!r} is not name==x'
             assert norm(name) in pins, f'{env.name}: {name} is not in constraints.txt'

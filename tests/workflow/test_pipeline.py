@@ -91,7 +91,7 @@ def test_slurm_profile_dry_run(tmp_path):
     assert counts['train'] == 9 * 3 and counts['profile'] == 9  # 6 models + 3 FLOP-matched, 3 seeds
     train_block = out.stdout[out.stdout.index('rule train:'):][:1500]
     assert re.search(r'gpu=1', train_block) and 'slurm_partition=gpu' in train_block
-    assert 'runtime=720' in train_block
+    assert 'runtime=240' in train_block and 'mem_mb=32000' in train_block  # config/full.yaml's, not the profile's
 
 
 def test_gpu_trainings_ask_for_their_gpus_and_slots_and_pack(tmp_path):

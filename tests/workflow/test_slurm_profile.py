@@ -2,8 +2,11 @@
 snakemake-executor-plugin-slurm, with fake SLURM commands first on PATH: the fake `sbatch` records its argv and hands
 out job ids, the fake `sacct` reports every job FAILED, so Snakemake stops after the first status check. What is
 checked is what a cluster would receive: a training asks for its GPUs (the rule's own count, not a number written in
-the profile), CPUs per GPU, one node and one task (torchrun inside the job spawns the workers), on the GPU partition;
-a CPU rule asks for no GPU."""
+the profile), CPUs per GPU, one node and one task (torchrun inside the job spawns the workers), on the GPU partition,
+with the config's time limit and memory (train_runtime_min, train_mem_mb: set in one place, not in the profile); a CPU
+rule asks for no GPU. The one-task rule holds from plugin 2.7.1 on (2.7.0 and earlier turn a GPU job without `tasks`
+into --ntasks-per-gpu=1: plugin issues #316, #459), so pyproject.toml requires at least that version.
+tests/test_slurm_cluster.py runs a study on a real one-node SLURM."""
 import json
 import os
 import shlex
@@ -16,16 +19,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, cli_env
+from conftest import ROOT, SNAKEMAKE, cli_env
 from effscale_timm.data.prepared import checksum_path
 
 pytestmark = pytest.mark.slow  # starts processes or runs Snakemake: `make test`, not `make test-fast`
 
-SNAKEMAKE = str(BIN / 'snakemake')
 TRAIN_FINAL = 'results/runs/digits/effscale_b0/seed0/final.json'
 PROFILE_JSON = 'results/profile/digits/effscale_b0.json'  # a CPU rule with no inputs: submitted beside the train job
 TINY = dict(dataset='digits', variants=['effscale_b0'], seeds=[0], epochs=1, recipe='fast', batch_size=64,
-            device='cuda', base_resolution=32, max_train_samples=64, max_eval_samples=32, threads=2)
+            device='cuda', base_resolution=32, max_train_samples=64, max_eval_samples=32, threads=2,
+            train_runtime_min=45, train_mem_mb=12000)  # a training job's time limit and memory: set here only
 
 # sbatch (called through a shell with --parsable): record argv, print a job id. sacct: FAILED for every job id
 # handed out (the status query), nothing for the account guess and the failure-reason queries. scontrol: the two
@@ -148,7 +151,7 @@ def _check_train(argv, gpus):
     assert '--ntasks-per-gpu' not in train and '--ntasks-per-node' not in train, shown
     assert train.get('--nodes') == '1', shown
     assert train.get('-p') == 'gpu', shown
-    assert train.get('--mem') == '32000' and train.get('-t') == '720', shown
+    assert train.get('--mem') == '12000' and train.get('-t') == '45', shown  # the config's, not overridden
     assert '--executor slurm-jobstep' in wrap and '--allowed-rules train' in wrap, shown  # one job step, this rule
 
 
@@ -172,3 +175,17 @@ def test_two_gpu_training_asks_for_two_gpus_in_one_task(submitted):
     _check_train(by_rule['train'], gpus=2)  # not the profile's number, not two tasks of one GPU each
     _check_cpu_rule(by_rule['profile'])
     print(f'train: {_shown(by_rule["train"])}')
+
+
+def test_the_plugin_version_that_gives_one_task_is_required():
+    """pyproject.toml asks for plugin >= 2.7.1, and the version installed here (constraints.txt's) is one."""
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    extras = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['optional-dependencies']['pipeline']
+    plugin = next(Requirement(r) for r in extras if Requirement(r).name == 'snakemake-executor-plugin-slurm')
+    assert plugin.specifier and not plugin.specifier.contains('2.7.0') and plugin.specifier.contains('2.7.1'), plugin
+    assert Version(importlib.metadata.version(plugin.name)) in plugin.specifier
