@@ -9,7 +9,9 @@ them (fvcore, grad-cam, matplotlib, scikit-learn, PIL, tqdm):
   through the package's imports) are followed, and every import of a third-party module they make, plus the
   module-level imports of every package module loaded, is what the stage imports.
 
-A pin must then be one of those distributions, or a companion in COUPLED that the stage loads at run time.
+A pin must then be one of those distributions, a companion in COUPLED that the stage loads at run time, or one of
+effscale's own declared dependencies (pyproject.toml): the post-deploy script installs effscale without its
+dependencies (envs/install-effscale.sh, tests/workflow/test_conda_deploy.py), so every env holds all of them.
 """
 from __future__ import annotations
 
@@ -66,6 +68,13 @@ def env_spec(path: Path) -> Tuple[list, list]:
 
 def env_pins(path: Path) -> Dict[str, str]:
     return {norm(line.split('==')[0]): line.split('==')[1] for line in env_spec(path)[1]}
+
+
+def project_dependencies() -> Set[str]:
+    """effscale's own declared dependencies (pyproject.toml's ``dependencies``), normalized."""
+    import tomllib
+    declared = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['dependencies']
+    return {norm(re.split(r'[<>=!~;\[ ]', d, maxsplit=1)[0]) for d in declared}
 
 
 def stage_envs() -> Dict[str, str]:
@@ -369,5 +378,5 @@ def test_env_pins_what_the_stage_imports_and_nothing_more(stage, runtime):
     where = {top: sorted({w for p, ws in imports.items() if p.split('.')[0] == top for w in ws}) for top in missing}
     assert not missing, f'envs/{env} does not pin {missing}, imported by {where}'
     loaded = distributions(runtime[stage]['modules'])
-    allowed = set(needed) | {d for d in COUPLED if d in loaded}
+    allowed = set(needed) | {d for d in COUPLED if d in loaded} | project_dependencies()
     assert not pinned - allowed, f'envs/{env} pins {sorted(pinned - allowed)}, which `effscale {stage}` never imports'
