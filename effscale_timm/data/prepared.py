@@ -56,7 +56,7 @@ def carve_validation(y: np.ndarray, fraction: float, seed: Union[int, Sequence[i
 
 
 def prepare(dataset: str, out: os.PathLike, root: Optional[os.PathLike] = None, image_size: Optional[int] = None,
-            val_fraction: float = 0.1, seed: int = 0) -> Path:
+            val_fraction: float = 0.1, seed: int = 0, release: Optional[str] = None) -> Path:
     """Read ``dataset`` from its source and write the prepared ``.npz`` (atomically) with its checksum.
 
     Args:
@@ -67,10 +67,13 @@ def prepare(dataset: str, out: os.PathLike, root: Optional[os.PathLike] = None, 
         val_fraction: fraction of the training images carved out for validation (and of all images for the test
             split, when the source has none).
         seed: seed of the validation (and test) carve.
+        release: Imagenette's release (``full``, ``320px``, ``160px``); for ``imagenette`` only.
     """
     if dataset not in SOURCES:
         raise ValueError(f'dataset must be one of {sorted(SOURCES)}, got {dataset!r}')
-    arrays = SOURCES[dataset](root=root, image_size=image_size)
+    if release is not None and dataset != 'imagenette':
+        raise ValueError(f'release applies to imagenette only, not {dataset}')
+    arrays = SOURCES[dataset](root=root, image_size=image_size, **({'release': release} if release else {}))
     if 'x_test' not in arrays:
         arrays = _carve_test(dataset, arrays, val_fraction, seed)
     x, y = arrays['x_train'], arrays['y_train']
