@@ -7,6 +7,7 @@ import statistics
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..files.metrics import METRICS, read_metrics
+from ..files.predictions import PREDICTIONS, read_predictions
 from ..files.run_record import RunRecord, is_finite, read_study_run
 from ..scaling import SCALING_AXES
 
@@ -22,10 +23,25 @@ def scaling_axis(depth: float, width: float, resolution: float, tol: float = 1e-
     return differ[0] if len(differ) == 1 else 'compound'
 
 
+def _damage(record: RunRecord) -> Optional[str]:
+    """Why the run's own metrics or predictions file cannot be read (one line naming it), or None."""
+    if record.run_dir is None:
+        return None
+    for path, read in ((record.run_dir / METRICS, read_metrics), (record.run_dir / PREDICTIONS, read_predictions)):
+        try:
+            read(path)
+        except ValueError as e:
+            return str(e)
+    return None
+
+
 def _counted(record: RunRecord) -> RunRecord:
-    """A record as the study counts it: ``ok`` only when usable (:attr:`RunRecord.usable`), else failed with why."""
+    """A record as the study counts it: ``ok`` only when usable (:attr:`RunRecord.usable`) and its metrics and
+    predictions files are readable, else failed with why."""
     if record.status == 'ok' and not record.usable:
         record.status, record.error = 'failed', 'status "ok" but no finite test and validation top-1'
+    elif record.status == 'ok' and (why := _damage(record)):
+        record.status, record.error = 'failed', f'its files are damaged: {why}'
     elif record.status == 'failed' and not record.error:
         record.error = 'status "failed"'
     return record
@@ -62,7 +78,10 @@ def load_runs(run_jsons: Sequence[os.PathLike],
 def run_speed(run: RunRecord) -> Tuple[Optional[float], Optional[float]]:
     """(training images per second, seconds per epoch) of a run: the medians over its epochs after the first
     (which holds compiling and warm-up) from its metrics file; (None, None) without one."""
-    epochs = read_metrics(run.run_dir / METRICS) if run.run_dir else None
+    try:
+        epochs = read_metrics(run.run_dir / METRICS) if run.run_dir else None
+    except ValueError:
+        return None, None
     if not epochs:
         return None, None
     steady = epochs[1:] or epochs

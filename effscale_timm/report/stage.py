@@ -25,15 +25,16 @@ and words) and :mod:`~effscale_timm.report.figures` (Figures 7 and 8).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..atomic import read_json, write_atomic
+from ..atomic import write_atomic
 from ..decision import EQUIVALENCE_MARGIN, pooled_sd
+from ..files.profile_file import read_profile
 from ..files.run_record import FINAL, read_study_run
+from ..train.lr_sweep import read_choice
 from .compare import attach_references, compare
 from .figures import cam_grid, plot_accuracy_vs_flops
 from .markdown import (budget_markdown, comparison_markdown, failures_markdown, hardware_markdown, lr_markdown,
@@ -78,7 +79,7 @@ def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.Pa
     """
     out_dir = Path(out_dir)
     runs = load_runs(run_jsons, expected_runs)
-    rows = summarize(runs, [json.loads(Path(p).read_text()) for p in profile_jsons])
+    rows = summarize(runs, [read_profile(p) for p in profile_jsons])
     unmatched = attach_references(rows)
     comparisons = compare(rows, margin, budget_results(budget_jsons), budget_factor)
     dataset = next((r.dataset for r in runs if r.dataset), None) or 'unknown dataset'
@@ -96,7 +97,7 @@ def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.Pa
         comparison_markdown(comparisons) if comparisons else 'No compound row to compare.\n',
         noise_sentence(rows, runs, comparisons), time_sentence(comparisons),
         '## Verdict', '', text, _section('Budget check', budget_markdown(comparisons)),
-        _section('Learning rates chosen on validation', lr_markdown([read_json(p) for p in lr_choices])),
+        _section('Learning rates chosen on validation', lr_markdown([read_choice(p) for p in lr_choices])),
         '## Reference studies', '', references_markdown(rows, unmatched),
         '## Figures', '', '![Test top-1 against compute in three currencies](accuracy_vs_flops.png)', '',
         '![Grad-CAM of the predicted class per variant](cams.png)\n' if cams else

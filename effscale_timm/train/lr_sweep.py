@@ -13,15 +13,14 @@ never looked at.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
 import statistics
-from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from ..atomic import write_json
+from ..files.damage import damaged, read_json_object
 from ..files.run_record import FINAL, RunRecord, read_run
 from .recipes import get_recipe
 
@@ -76,12 +75,21 @@ def choose_lr(finals: Sequence[RunRecord]) -> Dict[str, Any]:
             'epochs': finals[0].epochs, 'seeds': sorted({f.seed for f in finals})}
 
 
+def read_choice(path: os.PathLike) -> Dict[str, Any]:
+    """A :func:`choose_lr` file.
+
+    Raises:
+        DamagedFileError: the file is missing, empty, not JSON, or not a learning-rate choice.
+    """
+    choice = read_json_object(path, 'learning-rate choice', ('variant', 'lr', 'rates', 'rule'))
+    if isinstance(choice['lr'], bool) or not isinstance(choice['lr'], (int, float)) or not choice['lr'] > 0:
+        raise damaged(path, f'not a learning-rate choice (lr {choice["lr"]!r})')
+    return choice
+
+
 def read_lr(path: os.PathLike) -> float:
     """The rate a :func:`choose_lr` file holds."""
-    try:
-        return float(json.loads(Path(path).read_text())['lr'])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f'{path}: not a chosen learning rate file ({e}); run `effscale choose-lr` again') from e
+    return float(read_choice(path)['lr'])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -133,11 +133,21 @@ def test_the_noise_sentence_says_what_it_counts(report):
     assert re.search(r'at most about \d+\.\d\d \(effscale_compound_b0 − effscale_depth_b0\)', md)
 
 
-def test_missing_predictions_drop_only_the_test_set_sentence(tmp_path):
+def test_a_run_whose_own_files_are_damaged_counts_as_failed_and_the_report_goes_on(tmp_path):
     runs, profiles = _study(tmp_path)
-    (tmp_path / 'runs' / 'digits' / 'effscale_compound_b0' / 'seed1' / 'test_predictions.npz').unlink()
+    folder = tmp_path / 'runs' / 'digits' / 'effscale_compound_b0'
+    (folder / 'seed1' / 'test_predictions.npz').unlink()
+    metrics = folder / 'seed2' / 'metrics.csv'
+    metrics.write_bytes(metrics.read_bytes()[:-7])  # cut short
     out = build_report(runs, profiles, [], tmp_path / 'reports')
-    assert out['comparisons'][0]['decision'].word == 'better' and 'at most about' not in out['table_md'].read_text()
+    compound = next(r for r in out['rows'] if r['variant'] == 'effscale_compound_b0')
+    assert (compound['n_ok'], compound['n_failed']) == (1, 2)
+    errors = dict(compound['failures'])
+    assert 'no such predictions file' in errors[1] and str(folder / 'seed1' / 'test_predictions.npz') in errors[1]
+    assert 'cut short' in errors[2] and str(metrics) in errors[2]
+    md = out['table_md'].read_text()
+    assert f'effscale_compound_b0 seed 2: its files are damaged: {metrics}' in md
+    assert '1 ok, 2 failed, 0 missing' in _row_line(md, 'effscale_compound_b0')
 
 
 def test_no_verdict_without_compound_runs(tmp_path):

@@ -55,5 +55,5 @@ def test_read_lr_round_trips_and_refuses_other_files(tmp_path):
     assert read_lr(good) == 0.002
     bad = tmp_path / 'bad.json'
     bad.write_text('{"rate": 1}')
-    with pytest.raises(ValueError, match='not a chosen learning rate file'):
+    with pytest.raises(ValueError, match='not a learning-rate choice'):
         read_lr(bad)
