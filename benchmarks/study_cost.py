@@ -2,6 +2,7 @@
 
     python benchmarks/study_cost.py --config config/full.yaml [--b0-img-per-s 4562 --b0-px 224] [--train-images 54000]
     python benchmarks/study_cost.py --config config/search.yaml   # the coefficient search (config `search`)
+    python benchmarks/study_cost.py --config config/full.yaml --pilot results/runs/*/*/seed*/final.json --target-mde 0.5
 
 Method (an estimate, not a measurement): each variant's fvcore MACs (conv + linear) at the config's base are
 counted on the CPU; its training throughput is taken as the measured B0 throughput scaled by B0's MACs over the
@@ -10,16 +11,25 @@ the project's reference facts). Evaluation (validation every epoch, test once) i
 image. For a search config the grid is measured as the workflow measures it (the kept candidates, each with the
 study's seeds at search.epochs), and every family member at phi is costed at the paper's member's measured MACs
 (the found family is only known after the choice, and its members are near 2^phi x B0 like the paper's; the
-FLOP-matched ones are within ±5% of the found member by construction). Small inputs are launch-bound on a GPU, so the estimate is optimistic there; measure with
-benchmarks/gpu_suite.py where a GPU is at hand.
+FLOP-matched ones are within ±5% of the found member by construction). Small inputs are launch-bound on a GPU, so the
+estimate is optimistic there; measure with benchmarks/gpu_suite.py where a GPU is at hand. The learning-rate sweep
+(rates x sweep seeds) and the budget check's longer runs are counted for the variants that have them.
+
+Planning seeds (--pilot): the run records of a pilot study give the seed standard deviation pooled over its arms;
+for 2, 3, ... seeds per arm the table prints the minimum detectable effect of the report's own rule
+(effscale_timm.decision.mde: compound better than every matched axis with 80% power) until it reaches --target-mde.
 """
 import argparse
+from typing import Dict, List, Sequence, Tuple
 
 import yaml
 
-from effscale_timm.config import dataset_shape, resolve_variants, validate_config
+from effscale_timm.config import budget_variants, dataset_shape, resolve_variants, validate_config, variant_names
+from effscale_timm.decision import SIGNIFICANCE, Contrast, Pooled, mde, pooled_sd
+from effscale_timm.files.run_record import read_run
 from effscale_timm.flops import macs_of
-from effscale_timm.scaling import round_resolution
+from effscale_timm.scaling import SCALING_AXES, round_resolution
+from effscale_timm.train.lr_sweep import default_rates
 
 EVAL_COST = 1 / 3  # a forward pass is about a third of a training step
 
@@ -58,6 +68,69 @@ def search_rows(config, b0_img_per_s, b0_macs):
                b0_img_per_s * b0_macs / macs, seeds * members, config['epochs'])
 
 
+# (training images per epoch, validation + test images) after the prepare step's 10% validation carve
+DATASET_IMAGES = {'fashion_mnist': (54000, 6000 + 10000), 'imagenette': (8522, 947 + 3925),
+                  'cifar10': (45000, 5000 + 10000), 'cifar100': (45000, 5000 + 10000), 'digits': (1294, 144 + 359)}
+
+
+def study_images(config, epoch_images: float, sweep_rates: int) -> Tuple[float, str]:
+    """(images one variant processes over the study, its runs in words): the seeds' runs, the learning-rate sweep's
+    runs (rates x sweep seeds) and, for the budget check's variants, the longer runs."""
+    seeds, epochs, sweep = len(config['seeds']), config['epochs'], config.get('lr_sweep')
+    images, runs = seeds * epochs * epoch_images, f'{seeds} x {epochs} ep'
+    if sweep:
+        n = sweep_rates * len(sweep['seeds'])
+        images += n * sweep['epochs'] * epoch_images
+        runs += f' + {n} x {sweep["epochs"]} ep sweep'
+    return images, runs
+
+
+def variant_hours(config, args, b0_macs) -> float:
+    """Print one line per variant (its runs, the budget check's included) and return the total GPU hours."""
+    train, evaluate = DATASET_IMAGES.get(config['dataset'], (args.train_images, args.eval_images))
+    train, evaluate = args.train_images or train, args.eval_images or evaluate
+    epoch_images = train + EVAL_COST * evaluate
+    rates = len(config['lr_sweep'].get('rates') or default_rates(config['recipe'], config['batch_size'])) \
+        if config.get('lr_sweep') else 0
+    budget = set(budget_variants(config)) if config.get('budget_check') else set()
+    total = 0.0
+    for name, px, macs, ips in variant_rows(config, args.b0_img_per_s, b0_macs):
+        images, runs = study_images(config, epoch_images, rates)
+        if name in budget:
+            images += len(config['seeds']) * config['budget_check'] * config['epochs'] * epoch_images
+            runs += f' + {len(config["seeds"])} x {config["budget_check"] * config["epochs"]} ep budget check'
+        hours = images / ips / 3600
+        total += hours
+        print(f'| {name} | {px} | {macs / 1e9:.3f} | {ips:,.0f} | {runs} | {hours:.2f} |')
+    return total
+
+
+def seeds_for(pilot: Sequence[str], config, target: float) -> None:
+    """From a pilot's run records: the pooled seed SD, and the MDE and cost factor per number of seeds."""
+    by_variant: Dict[str, List[float]] = {}
+    for path in pilot:
+        run = read_run(path)
+        if run.usable:
+            by_variant.setdefault(run.variant, []).append(run.test_top1)
+    pooled = pooled_sd(list(by_variant.values()))
+    if pooled is None:
+        raise SystemExit('the pilot has no seed-to-seed spread to plan with (one seed per variant?)')
+    arms = len(variant_names(config))
+    axes = len((config.get('flop_match') or {}).get('axes', SCALING_AXES))
+    print(f'\n# Seeds for a target MDE of {target:g} points: pilot pooled seed SD {pooled.sd:.3f} points over '
+          f'{pooled.n_runs} runs of {pooled.n_arms} arms; {arms} arms, compound against {axes} matched axes\n')
+    print('| seeds per arm | MDE (points, 80% power) | cost × the config\'s seeds |')
+    print('|---|---|---|')
+    for n in range(2, 21):
+        design = Pooled(pooled.sd, n * arms - arms, n * arms, arms)
+        effect = mde([Contrast(str(i), 0.0, 2 / n, 1 / n) for i in range(axes)], design, SIGNIFICANCE / 2)
+        print(f'| {n} | {effect:.3f} | {n / len(config["seeds"]):.2f} |')
+        if effect <= target:
+            print(f'\n{n} seeds per arm reach an MDE of {effect:.3f} <= {target:g} points.')
+            return
+    print(f'\nEven 20 seeds per arm do not reach an MDE of {target:g} points.')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--config', default='config/full.yaml')
@@ -65,34 +138,31 @@ def main():
     ap.add_argument('--base-resolution', type=int, default=None, help="override the config's base")
     ap.add_argument('--b0-img-per-s', type=float, default=4562.0, help='measured B0 training img/s')
     ap.add_argument('--b0-px', type=int, default=224, help='input size of that measurement')
-    ap.add_argument('--train-images', type=int, default=54000, help='training images per epoch')
-    ap.add_argument('--eval-images', type=int, default=6000 + 10000, help='validation + test images')
+    ap.add_argument('--train-images', type=int, default=None, help="training images per epoch (default: the dataset's)")
+    ap.add_argument('--eval-images', type=int, default=None, help="validation + test images (default: the dataset's)")
+    ap.add_argument('--pilot', nargs='*', default=None, help="a pilot study's run records (final.json): plan seeds")
+    ap.add_argument('--target-mde', type=float, default=0.5, help='with --pilot: the MDE to reach, points')
     args = ap.parse_args()
     config = validate_config(yaml.safe_load(open(args.config)), args.schema)
     config['base_resolution'] = args.base_resolution or config['base_resolution']
     b0_macs = macs_of(1.0, 1.0, args.b0_px, 1000, 3)
-    seeds, epochs, sweep = len(config['seeds']), config['epochs'], config.get('lr_sweep')
     print(f'# Estimated cost of {args.config} (base {config["base_resolution"]} px): B0 at {args.b0_px} px = '
           f'{args.b0_img_per_s:,.0f} img/s scaled by MACs\n')
     print('| variant | px | GMACs | est. img/s | runs | GPU hours |')
     print('|---|---|---|---|---|---|')
-    total = 0.0
     if config.get('search'):
+        train, evaluate = DATASET_IMAGES.get(config['dataset'], (54000, 16000))
+        total = 0.0
         for name, px, macs, ips, runs, run_epochs in search_rows(config, args.b0_img_per_s, b0_macs):
-            hours = runs * run_epochs * (args.train_images + EVAL_COST * args.eval_images) / ips / 3600
+            hours = runs * run_epochs * ((args.train_images or train) + EVAL_COST * (args.eval_images or evaluate)) \
+                / ips / 3600
             total += hours
             print(f'| {name} | {px} | {macs / 1e9:.3f} | {ips:,.0f} | {runs} x {run_epochs} ep | {hours:.2f} |')
-        print(f'| **total** | | | | | **{total:.1f}** |')
-        return
-    for name, px, macs, ips in variant_rows(config, args.b0_img_per_s, b0_macs):
-        images = seeds * epochs * (args.train_images + EVAL_COST * args.eval_images)
-        if sweep:
-            images += len(sweep['rates']) * sweep['epochs'] * (args.train_images + EVAL_COST * args.eval_images)
-        hours = images / ips / 3600
-        total += hours
-        runs = f'{seeds} x {epochs} ep' + (f' + {len(sweep["rates"])} x {sweep["epochs"]} ep sweep' if sweep else '')
-        print(f'| {name} | {px} | {macs / 1e9:.3f} | {ips:,.0f} | {runs} | {hours:.2f} |')
+    else:
+        total = variant_hours(config, args, b0_macs)
     print(f'| **total** | | | | | **{total:.1f}** |')
+    if args.pilot is not None:
+        seeds_for(args.pilot, config, args.target_mde)
 
 
 if __name__ == '__main__':

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.prepared import load_prepared
 from .data.transforms import ModelInput
 from .files.cam_file import save_cam
 from .files.model_file import load_trained_model
@@ -50,13 +51,10 @@ FLAT_EPS = 1e-6  # a map whose max - min is below this carries no spatial inform
 
 
 def load_test_split(data_path: os.PathLike) -> Dict[str, Any]:
-    """The test split of a prepared dataset ``.npz``: x_test (N, C, H, W uint8), y_test, classes, mean, std."""
-    with np.load(data_path, allow_pickle=False) as data:
-        missing = [k for k in ('x_test', 'y_test', 'classes', 'mean', 'std') if k not in data.files]
-        if missing:
-            raise ValueError(f'{data_path}: not a prepared dataset, missing {missing}')
-        split = {k: data[k] for k in ('x_test', 'y_test', 'mean', 'std')}
-        split['classes'] = [str(c) for c in data['classes']]
+    """The test split of a prepared dataset ``.npz``: x_test (N, C, H, W uint8), y_test, classes, mean, std (read and
+    checked by :func:`effscale_timm.data.prepared.load_prepared`)."""
+    split = load_prepared(data_path, keys=('x_test', 'y_test', 'classes', 'mean', 'std'))
+    split['classes'] = [str(c) for c in split['classes']]
     if split['x_test'].dtype != np.uint8 or split['x_test'].ndim != 4:
         raise ValueError(f'{data_path}: x_test must be uint8 N x C x H x W, got {split["x_test"].dtype} '
                          f'{split["x_test"].shape}')

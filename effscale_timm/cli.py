@@ -14,10 +14,14 @@ from typing import List, Optional
 
 
 def _add_prepare(p: argparse.ArgumentParser) -> None:
-    p.add_argument('--dataset', required=True, help='fashion_mnist, cifar10, cifar100, digits or imagefolder')
+    p.add_argument('--dataset', required=True,
+                   help='fashion_mnist, cifar10, cifar100, digits, imagefolder or imagenette')
     p.add_argument('--out', required=True, help='the prepared .npz to write (a .sha256 is written beside it)')
     p.add_argument('--root', default=None, help='where the source files are, or are downloaded to')
-    p.add_argument('--image-size', type=int, default=None, help='ImageFolder images are resized to this')
+    p.add_argument('--image-size', type=int, default=None,
+                   help='the largest input any variant needs: image folders and Imagenette are stored up to it')
+    p.add_argument('--release', default=None, choices=['full', '320px', '160px'],
+                   help="Imagenette's release (default 320px)")
     p.add_argument('--val-fraction', type=float, default=0.1, help='training images carved out for validation')
     p.add_argument('--seed', type=int, default=0, help='seed of the validation carve')
 
@@ -25,7 +29,7 @@ def _add_prepare(p: argparse.ArgumentParser) -> None:
 def _run_prepare(args) -> int:
     from .data.prepared import prepare
     prepare(args.dataset, args.out, root=args.root, image_size=args.image_size, val_fraction=args.val_fraction,
-            seed=args.seed)
+            seed=args.seed, release=args.release)
     return 0
 
 

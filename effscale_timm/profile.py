@@ -29,7 +29,7 @@ from torch import nn
 
 import effscale_timm
 
-from .atomic import write_atomic
+from .files.profile_file import write_profile
 from .flops import count_activations, count_macs
 from .models import resolve_variant, variant_spec
 from .reference import reference_rows
@@ -265,9 +265,8 @@ def run_cli(args: argparse.Namespace) -> Dict[str, Any]:
                     note='custom (effscale profile)')
     result = profile_variant(args.variant, num_classes=args.num_classes, in_chans=args.in_chans,
                              base_resolution=args.base_resolution, latency=not args.no_latency, threads=args.threads)
-    text = json.dumps(result, indent=2, allow_nan=False) + '\n'
     if args.out:
-        write_atomic(args.out, text.encode())
+        write_profile(args.out, result)
     else:
-        print(text, end='')
+        print(json.dumps(result, indent=2, allow_nan=False))
     return result

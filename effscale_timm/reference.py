@@ -30,7 +30,7 @@ import yaml
 from .scaling import SCALING_AXES
 
 __all__ = ['TABLES', 'COMPARISON_TABLES', 'reference_table', 'reference_rows', 'compute_key', 'reference_baseline',
-           'compute_ratio', 'matching_row']
+           'compute_ratio', 'compute_matched', 'matching_row']
 
 TABLES = ('table2', 'table7', 'seed_table1')
 COMPARISON_TABLES = ('seed_table1', 'table7')  # single-axis vs compound, shown beside the report's rows
@@ -101,6 +101,17 @@ def compute_ratio(name: str, row: Dict[str, Any]) -> float:
     """A reference row's compute as a multiple of its own study's B0 (unit-free, so comparable across studies)."""
     key = compute_key(name)
     return row[key] / reference_baseline(name)[key]
+
+
+def compute_matched(name: str, a: Dict[str, Any], b: Dict[str, Any], tolerance: float) -> bool:
+    """Whether rows ``a`` and ``b`` of table ``name`` can be at the same compute within ``tolerance``, allowing for the
+    source's rounding: each printed figure stands for any value within half its last digit (``compute_rounding``:
+    the paper prints 1.8B and 1.9B, so its compound and resolution rows may both be 1.85B, as the paper compares
+    them)."""
+    key, half = compute_key(name), reference_table(name).get('compute_rounding', 0.0) / 2
+    low = (a[key] - half) / (b[key] + half)
+    high = (a[key] + half) / max(b[key] - half, 1e-12)
+    return low <= 1 + tolerance and high >= 1 - tolerance
 
 
 def matching_row(name: str, depth: float, width: float, resolution: float,

@@ -10,6 +10,7 @@ import torch
 import effscale_timm
 from effscale_timm.cam import (FLAT_EPS, add_arguments, candidate_layers, compute_cams, grad_cam, layer_by_name,
                                pick_images, preprocess, run_cli, select_stage)
+from effscale_timm.data.prepared import checksum_path, sha256_file
 from effscale_timm.files.cam_file import load_cam, save_cam
 from effscale_timm.files.model_file import load_trained_model
 from effscale_timm.report.figures import cam_grid
@@ -61,6 +62,7 @@ def files(tmp_path_factory):
     data = root / 'data.npz'
     np.savez(data, x_test=images, y_test=labels, classes=np.asarray(CLASSES), mean=np.asarray(MEAN),
              std=np.asarray(STD))
+    checksum_path(data).write_text(f'{sha256_file(data)}  {data.name}\n')  # as `effscale prepare` records it
     models = {}
     for i, variant in enumerate(VARIANTS):
         models[variant] = root / variant / 'seed0' / 'model.pt'

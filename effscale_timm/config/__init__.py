@@ -6,7 +6,8 @@ Everything the workflow imports is re-exported here.
 from ..errors import ConfigError
 from .checks import check_config
 from .schema import coerce_overrides, validate_config
-from .variants import DATASET_SHAPES, dataset_shape, resolve_variants, variant_args, variant_names
+from .variants import (DATASET_SHAPES, budget_variants, dataset_shape, resolve_variants, variant_args,
+                       variant_names)
 
-__all__ = ['ConfigError', 'DATASET_SHAPES', 'check_config', 'coerce_overrides', 'dataset_shape', 'resolve_variants',
+__all__ = ['ConfigError', 'DATASET_SHAPES', 'budget_variants', 'check_config', 'coerce_overrides', 'dataset_shape', 'resolve_variants',
            'validate_config', 'variant_args', 'variant_names']

@@ -9,14 +9,14 @@ import re
 from pathlib import Path
 from typing import Any, Dict
 
-from ..data.sources import SOURCES
+from ..data.sources import SOURCES, DatasetError, check_imagenette_tree
 from ..errors import ConfigError
 from ..models import VARIANTS, checked_spec
 from ..scaling import SCALING_AXES, SPEC_FIELDS, round_resolution
 from ..train.options import DEVICE_PATTERN
 from ..train.recipes import RECIPES
 
-DATASETS_WITH_ROOT = ('imagefolder',)
+DATASETS_WITH_ROOT = ('imagefolder', 'imagenette')
 
 
 def _positive_int(config, key):
@@ -53,8 +53,27 @@ def _check_data(config: Dict[str, Any]) -> None:
     root = config.get('dataset_root')
     if dataset in DATASETS_WITH_ROOT and not root:
         raise ConfigError(f'dataset_root: required for dataset {dataset}')
-    if root and dataset in DATASETS_WITH_ROOT and not Path(root).is_dir():
+    if root and dataset == 'imagefolder' and not Path(root).is_dir():
         raise ConfigError(f'dataset_root: path {root!r} does not exist')
+    if dataset == 'imagenette':
+        try:
+            check_imagenette_tree(root, config.get('imagenette_release', '320px'))
+        except DatasetError as e:
+            raise ConfigError(f'dataset_root: {e}') from None
+
+
+def _check_sweep(config: Dict[str, Any]) -> None:
+    sweep = config.get('lr_sweep')
+    if not sweep:
+        return
+    if config.get('lr') is not None:
+        raise ConfigError('lr_sweep: give either lr or lr_sweep, not both (the sweep chooses lr per variant)')
+    if 3 * sweep['epochs'] < config['epochs']:
+        raise ConfigError(f'lr_sweep.epochs: must be at least a third of epochs ({config["epochs"]}), got '
+                          f'{sweep["epochs"]}: shorter sweeps favour fast starters over deep networks')
+    for key, least in (('seeds', 2), ('rates', 3)):
+        if key in sweep and len(sweep[key]) < least:
+            raise ConfigError(f'lr_sweep.{key}: needs at least {least}, got {sweep[key]!r}')
 
 
 def _check_run(config: Dict[str, Any]) -> None:
@@ -68,8 +87,6 @@ def _check_run(config: Dict[str, Any]) -> None:
         raise ConfigError(f'seeds: must not repeat a seed, got {seeds!r}')
     if not re.match(DEVICE_PATTERN, str(config.get('device', 'auto'))):
         raise ConfigError(f'device: must be auto, cpu or cuda[:N], got {config["device"]!r}')
-    if config.get('lr_sweep') and config.get('lr') is not None:
-        raise ConfigError('lr_sweep: give either lr or lr_sweep, not both (the sweep chooses lr per variant)')
     if config.get('recipe', 'fast') not in RECIPES:
         raise ConfigError(f'recipe: must be one of {", ".join(sorted(RECIPES))}, got {config["recipe"]!r}')
 
@@ -121,5 +138,6 @@ def check_config(config: Dict[str, Any]) -> None:
     builds nothing, writes nothing (the Snakefile calls it while it parses)."""
     _check_data(config)
     _check_run(config)
+    _check_sweep(config)
     _check_variants(config)
     _check_search(config)

@@ -17,7 +17,8 @@ from ..scaling import SCALING_AXES, SPEC_FIELDS, round_resolution
 from .checks import check_config, entry_spec
 
 # (number of classes, input channels) of the datasets whose shape is known before preparing them
-DATASET_SHAPES = {'fashion_mnist': (10, 1), 'digits': (10, 1), 'cifar10': (10, 3), 'cifar100': (100, 3)}
+DATASET_SHAPES = {'fashion_mnist': (10, 1), 'digits': (10, 1), 'cifar10': (10, 3), 'cifar100': (100, 3),
+                  'imagenette': (10, 3)}
 
 
 def variant_names(config: Dict[str, Any]) -> List[str]:
@@ -25,6 +26,23 @@ def variant_names(config: Dict[str, Any]) -> List[str]:
     names = [e if isinstance(e, str) else e['name'] for e in config.get('variants') or ()]
     match = config.get('flop_match')
     return names + [f'effscale_{axis}_matched' for axis in (match.get('axes', SCALING_AXES) if match else ())]
+
+
+def _scaled_axes(spec: Dict[str, Any]) -> int:
+    return sum(abs(float(spec[a]) - 1.0) > 1e-9 for a in SCALING_AXES)
+
+
+def budget_variants(config: Dict[str, Any]) -> List[str]:
+    """The variants the budget check (config ``budget_check``) trains again at more epochs, from the config alone
+    (nothing is built or measured): with ``flop_match`` on a compound variant, that variant and its FLOP-matched
+    axes (matched by construction); otherwise every compound variant (more than one axis scaled) and every
+    single-axis variant (which of them are at a compound row's compute is only measured later)."""
+    specs = {entry_spec(i, e)['name']: entry_spec(i, e) for i, e in enumerate(config.get('variants') or ())}
+    compound = [n for n, spec in specs.items() if _scaled_axes(spec) > 1]
+    match = config.get('flop_match')
+    if match and match.get('target') in compound:
+        return [match['target']] + [f'effscale_{axis}_matched' for axis in match.get('axes', SCALING_AXES)]
+    return compound + [n for n, spec in specs.items() if _scaled_axes(spec) == 1]
 
 
 def resolve_variants(config: Dict[str, Any], cache: os.PathLike = None) -> Dict[str, Dict[str, Any]]:

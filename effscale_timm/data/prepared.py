@@ -20,6 +20,7 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 
 from ..atomic import write_atomic
+from ..files.damage import damaged, read_checked
 from .sources import SOURCES, DatasetError
 
 _logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def carve_validation(y: np.ndarray, fraction: float, seed: Union[int, Sequence[i
 
 
 def prepare(dataset: str, out: os.PathLike, root: Optional[os.PathLike] = None, image_size: Optional[int] = None,
-            val_fraction: float = 0.1, seed: int = 0) -> Path:
+            val_fraction: float = 0.1, seed: int = 0, release: Optional[str] = None) -> Path:
     """Read ``dataset`` from its source and write the prepared ``.npz`` (atomically) with its checksum.
 
     Args:
@@ -67,10 +68,13 @@ def prepare(dataset: str, out: os.PathLike, root: Optional[os.PathLike] = None, 
         val_fraction: fraction of the training images carved out for validation (and of all images for the test
             split, when the source has none).
         seed: seed of the validation (and test) carve.
+        release: Imagenette's release (``full``, ``320px``, ``160px``); for ``imagenette`` only.
     """
     if dataset not in SOURCES:
         raise ValueError(f'dataset must be one of {sorted(SOURCES)}, got {dataset!r}')
-    arrays = SOURCES[dataset](root=root, image_size=image_size)
+    if release is not None and dataset != 'imagenette':
+        raise ValueError(f'release applies to imagenette only, not {dataset}')
+    arrays = SOURCES[dataset](root=root, image_size=image_size, **({'release': release} if release else {}))
     if 'x_test' not in arrays:
         arrays = _carve_test(dataset, arrays, val_fraction, seed)
     x, y = arrays['x_train'], arrays['y_train']
@@ -112,8 +116,10 @@ def _carve_test(dataset: str, arrays: Dict[str, np.ndarray], fraction: float, se
 
 
 def recorded_sha256(path: os.PathLike) -> str:
-    """The SHA-256 recorded beside ``path`` when it was prepared."""
-    return checksum_path(path).read_text().split()[0]
+    """The SHA-256 recorded beside ``path`` when it was prepared ('' when the checksum file is empty or damaged, which
+    then matches no file)."""
+    words = checksum_path(path).read_bytes().decode('ascii', errors='replace').split()
+    return words[0] if words else ''
 
 
 def verify(path: os.PathLike) -> bool:
@@ -135,18 +141,31 @@ def remove_if_corrupt(path: os.PathLike) -> bool:
     return True
 
 
-def load_prepared(path: os.PathLike, check: bool = True) -> Dict[str, np.ndarray]:
-    """Load a prepared dataset; raises :class:`DatasetError` when its checksum does not match."""
+REBUILD = 'run `effscale prepare` again (the pipeline rebuilds it with the same command)'
+
+
+def _arrays(path: Path, keys: Optional[Sequence[str]]) -> Dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in (keys if keys is not None else z.files) if k in z.files}
+
+
+def load_prepared(path: os.PathLike, check: bool = True,
+                  keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    """A prepared dataset's arrays (``keys`` only, when given): the one reader of the prepared file.
+
+    Raises:
+        DatasetError: the file is missing or fails its recorded checksum.
+        DamagedFileError: it cannot be read as a prepared dataset (checked off: truncated, random bytes, or lacking
+            the split arrays).
+    """
     path = Path(path)
+    if not path.exists():
+        raise DatasetError(f'{path}: no prepared dataset there; {REBUILD}')
     if check and not verify(path):
         raise DatasetError(f'{path}: checksum mismatch or missing {checksum_path(path).name}; the prepared file is '
-                           f'corrupt, run `effscale prepare` again (the pipeline rebuilds it)')
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise DatasetError(f'{path}: cannot read prepared dataset ({e})') from e
-    missing = [k for k in SPLIT_KEYS if k not in data]
+                           f'corrupt, {REBUILD}')
+    data = read_checked(path, 'prepared dataset', lambda p: _arrays(p, keys), REBUILD)
+    missing = [k for k in (keys if keys is not None else SPLIT_KEYS) if k not in data]
     if missing:
-        raise DatasetError(f'{path}: prepared dataset lacks {missing}')
+        raise damaged(path, f'a prepared dataset lacks {missing}', REBUILD)
     return data

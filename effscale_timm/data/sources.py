@@ -232,10 +232,100 @@ def imagefolder(root: os.PathLike, image_size: int, grayscale: bool = False) -> 
     return out
 
 
+IMAGENETTE_FOLDERS = {'full': 'imagenette2', '320px': 'imagenette2-320', '160px': 'imagenette2-160'}
+# torchvision's Imagenette: the 10 ImageNet classes by WordNet id (folder names) and the class name used here
+IMAGENETTE_CLASSES = {
+    'n01440764': 'tench', 'n02102040': 'English springer', 'n02979186': 'cassette player', 'n03000684': 'chain saw',
+    'n03028079': 'church', 'n03394916': 'French horn', 'n03417042': 'garbage truck', 'n03425413': 'gas pump',
+    'n03445777': 'golf ball', 'n03888257': 'parachute',
+}
+
+
+def check_imagenette_tree(root: os.PathLike, release: str = '320px') -> None:
+    """Raise :class:`DatasetError` when ``root`` holds the release's folder but it is not torchvision's Imagenette
+    layout (``<folder>/{train,val}/<wnid>/*.JPEG`` with the 10 WordNet ids); a root without the folder is fine (the
+    release is downloaded into it)."""
+    folder = Path(root) / IMAGENETTE_FOLDERS[release]
+    if not folder.exists():
+        return
+    for split in ('train', 'val'):
+        found = sorted(p.name for p in (folder / split).iterdir() if p.is_dir()) if (folder / split).is_dir() else []
+        if found != sorted(IMAGENETTE_CLASSES):
+            raise DatasetError(f'{folder}: not Imagenette\'s tree: {split}/ must hold the 10 class folders '
+                               f'{", ".join(sorted(IMAGENETTE_CLASSES))} (found {found[:4] or "none"}); remove it to '
+                               f'download the release again')
+
+
+def _square(path: Path, size: int) -> Optional[np.ndarray]:
+    """An image's centre square, its shorter side resized to ``size`` (bilinear with antialiasing), as C x H x W."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as img:
+            img = img.convert('RGB')
+            scale = size / min(img.size)
+            w, h = max(size, round(img.size[0] * scale)), max(size, round(img.size[1] * scale))
+            img = img.resize((w, h), Image.BILINEAR, reducing_gap=None)
+            left, top = (w - size) // 2, (h - size) // 2
+            a = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        warnings.warn(f'skipping unreadable image {path}: {type(e).__name__}: {e}', stacklevel=2)
+        return None
+    return a.transpose(2, 0, 1)
+
+
+def _shorter_side(paths) -> int:
+    """The smallest shorter side among the images (headers only): the largest input every image can fill."""
+    from PIL import Image
+    sides = []
+    for p in paths:
+        try:
+            with Image.open(p) as img:
+                sides.append(min(img.size))
+        except Exception:  # noqa: BLE001 - unreadable images are skipped (and warned about) when loaded
+            continue
+    if not sides:
+        raise DatasetError(f'no readable images among {len(paths)} files')
+    return min(sides)
+
+
+def imagenette(root: os.PathLike, image_size: Optional[int] = None, release: str = '320px',
+               download: bool = True) -> Dict[str, np.ndarray]:
+    """torchvision's Imagenette (10 ImageNet classes): ``train`` for training (validation is carved from it), ``val``
+    as the test split. Downloaded into ``root`` by torchvision when the release's folder is absent.
+
+    Real pixels: each image is stored as its centre square at ``min(image_size, native)`` pixels, ``native`` being
+    the smallest shorter side of any image (recorded as ``native_size``), so a variant's input is resized *down*
+    from real pixels whenever it is at most ``native``; ``image_size`` is the largest input any variant needs.
+    """
+    from torchvision.datasets import Imagenette
+    check_imagenette_tree(root, release)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for split in ('train', 'val'):
+        ds = Imagenette(str(root), split=split, size=release, download=download, loader=lambda path: path)
+        splits[split] = [ds[i] for i in range(len(ds))]  # (path, label); the loader returns the path
+        classes = [IMAGENETTE_CLASSES[w] for w in ds.wnids]
+    native = _shorter_side([p for pairs in splits.values() for p, _ in pairs])
+    size = min(int(image_size), native) if image_size else native
+    _logger.info('imagenette %s: smallest shorter side %d px, stored at %d px', release, native, size)
+    out: Dict[str, object] = {'classes': classes, 'native_size': native}
+    for split, key in (('train', 'train'), ('val', 'test')):
+        x = np.zeros((len(splits[split]), 3, size, size), dtype=np.uint8)
+        keep = np.zeros(len(splits[split]), dtype=bool)
+        for i, (path, _) in enumerate(splits[split]):
+            image = _square(Path(path), size)
+            if image is not None:
+                x[i], keep[i] = image, True
+        out[f'x_{key}'] = x[keep]
+        out[f'y_{key}'] = np.asarray([label for _, label in splits[split]], dtype=np.int64)[keep]
+    return out
+
+
 SOURCES: Dict[str, Callable[..., Dict[str, np.ndarray]]] = {
     'fashion_mnist': lambda root=None, image_size=None: fashion_mnist(root),
     'cifar10': lambda root=None, image_size=None: cifar('cifar10', root or 'data'),
     'cifar100': lambda root=None, image_size=None: cifar('cifar100', root or 'data'),
     'digits': lambda root=None, image_size=None: digits(),
     'imagefolder': lambda root=None, image_size=None: imagefolder(root, image_size or 224),
+    'imagenette': imagenette,
 }

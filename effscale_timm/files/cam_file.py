@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from ..atomic import write_atomic
+from .damage import damaged, read_checked
 
 
 def save_cam(path: os.PathLike, result: Dict[str, Any], variant: Optional[str] = None) -> Path:
@@ -39,10 +40,25 @@ def save_cam(path: os.PathLike, result: Dict[str, Any], variant: Optional[str] =
     return write_atomic(path, buf.getvalue())
 
 
-def load_cam(path: os.PathLike) -> Dict[str, Any]:
-    """Read a :func:`save_cam` file back: arrays as arrays, scalars and strings as Python values."""
+CAM_KEYS = ('images', 'labels', 'indices', 'classes', 'variant', 'pred', 'cam', 'flat', 'target_layer',
+            'input_size')
+
+
+def _arrays(path: Path) -> Dict[str, Any]:
     with np.load(path, allow_pickle=False) as data:
-        out = {k: data[k] for k in data.files}
+        return {k: data[k] for k in data.files}
+
+
+def load_cam(path: os.PathLike) -> Dict[str, Any]:
+    """Read a :func:`save_cam` file back: arrays as arrays, scalars and strings as Python values.
+
+    Raises:
+        DamagedFileError: the file is missing, empty, not an ``.npz`` or not a CAM file.
+    """
+    out = read_checked(path, 'CAM file', _arrays)
+    lacking = [k for k in CAM_KEYS if k not in out]
+    if lacking:
+        raise damaged(path, f'not a CAM file (lacks {", ".join(lacking)})')
     for key in ('variant', 'target_layer', 'model_path', 'stage_rule'):
         if key in out:
             out[key] = str(out[key])

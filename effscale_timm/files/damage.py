@@ -1,16 +1,21 @@
 """One line for a damaged file: which file, what is wrong with it, and what to do.
 
 Every reader in :mod:`effscale_timm.files` (and the prepared-data and checkpoint readers) raises
-:class:`DamagedFileError` for a file that is truncated, random bytes, empty or of the wrong kind, instead of letting a
-``zipfile``, ``pickle`` or ``json`` traceback through. ``effscale <stage>`` prints it as one line.
+:class:`DamagedFileError` for a file that is missing, truncated, random bytes, empty or of the wrong kind, instead of
+letting a ``zipfile``, ``pickle`` or ``json`` traceback through. ``effscale <stage>`` prints it as one line.
 """
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
+from typing import Any, Callable, Dict, Sequence, TypeVar
 
 from ..errors import EffscaleError
 
 REMAKE = 'delete it and run the same command again, which remakes it'
+MISSING = 'run the step that writes it (the pipeline does, with the same command)'
+T = TypeVar('T')
 
 
 class DamagedFileError(EffscaleError, ValueError):
@@ -20,3 +25,35 @@ class DamagedFileError(EffscaleError, ValueError):
 def damaged(path: os.PathLike, what: str, remedy: str = REMAKE) -> DamagedFileError:
     """The error for ``path``: ``'<path>: <what>; <remedy>'``."""
     return DamagedFileError(f'{path}: {what}; {remedy}')
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f'{type(error).__name__}: {text[0]}' if text else type(error).__name__
+
+
+def read_checked(path: os.PathLike, kind: str, load: Callable[[Path], T], remedy: str = REMAKE) -> T:
+    """``load(path)`` with any damage turned into one :class:`DamagedFileError` naming the file: a missing file, an
+    empty one, or any error while parsing it (``load`` should only parse: whatever it raises is the file's fault)."""
+    path = Path(path)
+    if not path.exists():
+        raise damaged(path, f'no such {kind}', MISSING)
+    if path.is_file() and path.stat().st_size == 0:
+        raise damaged(path, f'an empty {kind}', remedy)
+    try:
+        return load(path)
+    except DamagedFileError:
+        raise
+    except Exception as e:  # noqa: BLE001 - zipfile, pickle, json, unicode, OSError...: the file is damaged
+        raise damaged(path, f'not a readable {kind} ({_first_line(e)})', remedy) from None
+
+
+def read_json_object(path: os.PathLike, kind: str, required: Sequence[str] = (), remedy: str = REMAKE) -> Dict[str, Any]:
+    """A JSON object from ``path`` holding the ``required`` keys, or one :class:`DamagedFileError` naming the file."""
+    data = read_checked(path, kind, lambda p: json.loads(p.read_text()), remedy)
+    if not isinstance(data, dict):
+        raise damaged(path, f'not a {kind} (a JSON {type(data).__name__}, not an object)', remedy)
+    lacking = [k for k in required if k not in data]
+    if lacking:
+        raise damaged(path, f'not a {kind} (lacks {", ".join(lacking)})', remedy)
+    return data

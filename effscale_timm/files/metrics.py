@@ -6,9 +6,11 @@ import csv
 import io
 import math
 import os
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..atomic import write_atomic
+from .damage import damaged, read_checked
 
 METRICS = 'metrics.csv'
 METRIC_FIELDS = ['epoch', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'lr', 'img_per_s', 'peak_mem_gib',
@@ -32,13 +34,27 @@ def _number(text) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
-def read_metrics(path: os.PathLike) -> Optional[List[Dict[str, Optional[float]]]]:
-    """The epochs of a ``metrics.csv`` in epoch order (numeric columns as floats, blanks as None), or None when the
-    file is absent or unreadable."""
-    try:
-        with open(path, newline='') as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, csv.Error, UnicodeDecodeError):
-        return None
-    epochs = [{k: _number(v) for k, v in row.items() if k is not None} for row in rows]
-    return sorted(epochs, key=lambda r: r.get('epoch') if r.get('epoch') is not None else math.inf)
+def _rows(path: Path) -> List[Dict[str, str]]:
+    with open(path, newline='') as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != METRIC_FIELDS:
+            raise ValueError(f'columns {reader.fieldnames[:4] if reader.fieldnames else None}... are not the '
+                             f'metrics columns')
+        rows = list(reader)
+    ragged = [i + 2 for i, row in enumerate(rows) if None in row.values() or None in row]
+    if ragged:
+        raise ValueError(f'line {ragged[0]} has the wrong number of fields (cut short?)')
+    return rows
+
+
+def read_metrics(path: os.PathLike) -> List[Dict[str, Optional[float]]]:
+    """The epochs of a ``metrics.csv`` in epoch order (numeric columns as floats, blanks as None).
+
+    Raises:
+        DamagedFileError: the file is missing, empty, not this CSV (other columns, random bytes), or cut short.
+    """
+    rows = read_checked(path, 'metrics file', _rows)
+    epochs = [{k: _number(v) for k, v in row.items()} for row in rows]
+    if any(e.get('epoch') is None for e in epochs):
+        raise damaged(path, 'a metrics row without an epoch number')
+    return sorted(epochs, key=lambda r: r['epoch'])

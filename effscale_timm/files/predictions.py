@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 from typing import Tuple
 
 import numpy as np
 
 from ..atomic import write_atomic
-from .damage import damaged
+from .damage import damaged, read_checked
 
 PREDICTIONS = 'test_predictions.npz'
 
@@ -21,19 +22,19 @@ def write_predictions(path: os.PathLike, pred: np.ndarray, label: np.ndarray) ->
     write_atomic(path, buf.getvalue())
 
 
+def _load(path: Path) -> Tuple[np.ndarray, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return np.asarray(data['pred']), np.asarray(data['label'])
+
+
 def read_predictions(path: os.PathLike) -> Tuple[np.ndarray, np.ndarray]:
     """(pred, label) of a predictions file.
 
     Raises:
-        DamagedFileError: the file is missing, not an ``.npz``, lacks ``pred``/``label``, or their shapes differ.
+        DamagedFileError: the file is missing, empty, not an ``.npz``, lacks ``pred``/``label``, or their shapes
+            differ.
     """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            pred, label = np.asarray(data['pred']), np.asarray(data['label'])
-    except FileNotFoundError:
-        raise damaged(path, 'no such predictions file', 'run the training that writes it') from None
-    except Exception as e:  # noqa: BLE001 - zipfile, OSError, ValueError, KeyError, EOFError: any damage
-        raise damaged(path, f'not a readable predictions file ({type(e).__name__}: {e})') from None
+    pred, label = read_checked(path, 'predictions file', _load)
     if pred.shape != label.shape or pred.ndim != 1:
         raise damaged(path, f'pred {pred.shape} and label {label.shape} are not two equal 1-d arrays')
     return pred, label

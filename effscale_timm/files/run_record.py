@@ -9,7 +9,6 @@ study expects one).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import re
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ..atomic import write_json
-from .damage import damaged
+from .damage import damaged, read_json_object
 
 FINAL = 'final.json'
 STATUSES = ('ok', 'failed', 'missing')
@@ -109,18 +108,10 @@ def read_run(path: os.PathLike) -> RunRecord:
         DamagedFileError: the file is missing, empty, not JSON, or not a run record (no variant, seed or status, or
             an unknown status).
     """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise damaged(path, 'no such run record', 'run the training that writes it') from None
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise damaged(path, f'not a readable run record ({type(e).__name__}: {e})') from None
-    if not isinstance(data, dict) or not {'variant', 'seed', 'status'} <= set(data) \
-            or data['status'] not in STATUSES:
-        raise damaged(path, 'not a run record (needs variant, seed and a status of ' + ', '.join(STATUSES) + ')')
-    known = {k: v for k, v in data.items() if k in _FIELDS}
-    return RunRecord(**known, path=str(path))
+    data = read_json_object(path, 'run record', ('variant', 'seed', 'status'))
+    if data['status'] not in STATUSES:
+        raise damaged(path, f'not a run record (status {data["status"]!r} is not one of {", ".join(STATUSES)})')
+    return RunRecord(**{k: v for k, v in data.items() if k in _FIELDS}, path=str(path))
 
 
 def read_study_run(path: os.PathLike) -> RunRecord:

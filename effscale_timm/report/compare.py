@@ -1,23 +1,21 @@
-"""The report's comparisons: each compound row against its comparator (the single-axis row of highest mean
-validation top-1 at its compute), with Welch, paired-bootstrap and Holm statistics (:mod:`effscale_timm.stats`), and
-the reference studies' rows attached to the variant with the same multipliers."""
+"""The report's comparisons: every compound row against the single-axis rows at its compute, by the study's decision
+rule (:mod:`effscale_timm.decision`); rows whose compute is not matched are described, never given verdict words,
+and stay out of the multiplicity family. A verdict that rests on upsampled pixels is withheld, and the budget check
+says whether it holds at more epochs. The reference studies' rows are attached to the variant with their
+multipliers."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..decision import EQUIVALENCE_MARGIN, Contrast, Decision, decide, mde, pooled_sd
 from ..files.predictions import PREDICTIONS, read_predictions
-from ..files.run_record import RunRecord, is_finite
+from ..files.run_record import is_finite
 from ..reference import COMPARISON_TABLES, matching_row, reference_table
 from ..scaling import FLOP_TOLERANCE, SCALING_AXES
-from ..stats import holm, minimum_detectable_effect, paired_bootstrap, welch_interval
 
 COMPUTE_TOLERANCE = FLOP_TOLERANCE  # compute counts as matched when the GMACs ratio is within 1 +/- this
-SIGNIFICANCE = 0.05  # family-wise level of the Holm-adjusted tests; intervals are (1 - SIGNIFICANCE) = 95%
-POWER = 0.8  # power of the minimum detectable effect
-BOOTSTRAP_RESAMPLES = 10_000
-BOOTSTRAP_SEED = 0  # fixed: the same inputs give the same report
 
 
 def baseline_row(rows) -> Optional[Dict[str, Any]]:
@@ -49,108 +47,134 @@ def attach_references(rows: List[Dict[str, Any]]) -> List[Tuple[str, Dict[str, A
             if (table, ref['method']) not in matched]
 
 
-def _pick_comparator(rows, compound) -> Tuple[Optional[Dict[str, Any]], str]:
-    """The single-axis row with the highest mean validation top-1 (never test); against ``compound``, among those
-    at its compute (±COMPUTE_TOLERANCE) when there are any. Returns (row or None, how it was chosen)."""
-    singles = [r for r in rows if r['axis'] in SCALING_AXES and r['n_ok'] and is_finite(r.get('val_mean'))]
-    if not singles:
-        return None, 'no single-axis variant has a finished run with a validation top-1'
-    how = 'highest validation top-1 among all single-axis rows'
-    if is_finite(compound.get('gmacs')):
-        matched = [r for r in singles if is_finite(r.get('gmacs')) and r['gmacs'] > 0
-                   and abs(compound['gmacs'] / r['gmacs'] - 1) <= COMPUTE_TOLERANCE]
-        if matched:
-            singles = matched
-            how = f'highest validation top-1 among single-axis rows at its compute (±{COMPUTE_TOLERANCE:.0%})'
-    return max(singles, key=lambda r: r['val_mean']), how
+def compute_ratio(a: Dict[str, Any], b: Dict[str, Any]) -> Optional[float]:
+    """a's measured GMACs over b's, or None when either is not measured."""
+    if is_finite(a.get('gmacs')) and is_finite(b.get('gmacs')) and b['gmacs'] > 0:
+        return a['gmacs'] / b['gmacs']
+    return None
 
 
-def _load_correct(run: RunRecord) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], str]:
-    """(correct per test image, labels, '') from the run's predictions file, or (None, None, why not)."""
-    path = run.run_dir / PREDICTIONS
-    if not path.exists():
-        return None, None, f'no {PREDICTIONS}'
-    try:
-        pred, label = read_predictions(path)
-    except ValueError as err:
-        return None, None, str(err)
-    if label.size == 0:
-        return None, None, f'{PREDICTIONS} has no predictions'
-    return pred == label, label, ''
+def upsampled(row: Dict[str, Any]) -> bool:
+    """Whether the row's input is larger than the dataset's images (its pixels are interpolated, not real)."""
+    return is_finite(row.get('input_size')) and is_finite(row.get('native_size')) \
+        and row['input_size'] > row['native_size']
 
 
-def _paired(compound, comparator, n_resamples, seed):
-    """(paired bootstrap Difference or None, a note on the runs left out or why it was skipped)."""
-    correct, skipped, labels = {}, [], None
-    for row in (compound, comparator):
-        correct[row['variant']] = []
-        for run in row['runs_ok']:
-            right, label, why = _load_correct(run)
-            if right is None:
-                skipped.append(f'{row["variant"]} seed {run.seed}: {why}')
-                continue
-            if labels is not None and not np.array_equal(label, labels):
-                return None, ('paired bootstrap skipped: the runs\' test labels differ (not the same test images in '
-                              'the same order)')
-            labels = label
-            correct[row['variant']].append(right)
-    note = ('; left out: ' + '; '.join(skipped)) if skipped else ''
-    if not all(correct.values()):
-        return None, 'paired bootstrap skipped: no per-image test predictions for one side' + note
-    result = paired_bootstrap(np.stack(correct[compound['variant']]), np.stack(correct[comparator['variant']]),
-                              n_resamples=n_resamples, seed=seed, confidence=1 - SIGNIFICANCE)
-    return result, note
+def rests_on_upsampling(row: Dict[str, Any]) -> bool:
+    """Whether the row scales resolution (r > 1) into pixels the images do not have: its resolution scaling carries
+    no information about real pixels."""
+    return is_finite(row.get('resolution')) and row['resolution'] > 1 + 1e-9 and upsampled(row)
 
 
-def _decide(c) -> Tuple[str, str]:
-    """(decision, words) from the intervals: see the module docstring's rule."""
-    short = [f'{r["variant"]} n={r["n_ok"]}' for r in (c['compound'], c['comparator']) if r['n_ok'] < 2]
-    if short:
-        return 'no conclusion', f'no conclusion: one seed ({", ".join(short)})'
-    welch, boot = c['welch'], c['bootstrap']
-    if welch is None:
-        return 'no conclusion', 'no conclusion: no spread between seeds on either side (Welch\'s t is undefined)'
-    side = 1 if welch.low > 0 else -1 if welch.high < 0 else 0
-    boot_agrees = boot is None or (boot.low > 0 if side > 0 else boot.high < 0)
-    if side and c['p_holm'] < SIGNIFICANCE and boot_agrees:
-        return ('better', 'compound better') if side > 0 else ('worse', 'compound worse')
-    why = ''
-    if side and c['p_holm'] >= SIGNIFICANCE:
-        why = f' (the Welch interval excludes 0, but the Holm-adjusted p = {c["p_holm"]:.3g} is not below {SIGNIFICANCE})'
-    elif side:
-        why = ' (the Welch interval excludes 0, the paired bootstrap interval does not)'
-    return 'no difference', f'no detectable difference (MDE {c["mde"]:.2f} points){why}'
+def _matched(rows, compound) -> Tuple[List[Dict[str, Any]], List[Tuple[Dict[str, Any], Optional[float]]]]:
+    """(single-axis rows with a usable run within ±COMPUTE_TOLERANCE of ``compound``'s GMACs, the other single-axis
+    rows with their compute ratio)."""
+    matched, unmatched = [], []
+    for row in rows:
+        if row['axis'] not in SCALING_AXES or not row['n_ok']:
+            continue
+        ratio = compute_ratio(compound, row)
+        (matched if ratio is not None and abs(ratio - 1) <= COMPUTE_TOLERANCE else unmatched).append((row, ratio))
+    return [r for r, _ in matched], unmatched
 
 
-def compare(rows: Sequence[Dict[str, Any]], n_resamples: int = BOOTSTRAP_RESAMPLES,
-            seed: int = BOOTSTRAP_SEED) -> List[Dict[str, Any]]:
-    """Each compound row with a finished run against its comparator (:func:`_pick_comparator`).
+def _withheld(compound, matched) -> Optional[str]:
+    """Why the verdict must not be read as a finding about resolution, or None."""
+    fake = [r for r in [compound, *matched] if rests_on_upsampling(r)]
+    if not fake:
+        return None
+    parts = [f'{r["variant"]} scales resolution to {r["input_size"]} px from {r["native_size"]} px images'
+             for r in fake]
+    return ('withheld: ' + '; '.join(parts) + ': its extra pixels are interpolated, so the comparison says nothing '
+            'about scaling resolution on real pixels (use a dataset whose images are at least as large as every '
+            'input, e.g. `dataset: imagenette`)')
 
-    Returns one dict per compound row: ``compound``, ``comparator`` (None when there is none; ``reason`` then says
-    why), ``chosen`` (how), ``delta`` (mean test top-1 difference, points), ``welch`` and ``bootstrap``
-    (:class:`effscale_timm.stats.Difference` or None), ``bootstrap_note``, ``mde``, ``p_holm`` (Welch p, Holm-adjusted
-    over the comparisons that have one), ``compute_ratio``, ``matched``, ``decision`` and ``words``.
+
+def _budget(compound, matched, decision: Decision, budget: Dict[str, List[float]],
+            factor: Optional[int]) -> Optional[Dict[str, Any]]:
+    """Δ at ``factor``× the epochs per matched axis, and whether the verdict is budget-dependent: Δ changes sign or
+    moves by more than the rule's minimum detectable effect."""
+    if not budget or not factor:
+        return None
+    contrasts = [c.contrast for c in decision.tests]
+    effect = decision.mde if decision.mde is not None else mde(contrasts, decision.pooled, decision.alpha_side)
+    pairs, changed = [], []
+    for row, test in zip(matched, decision.tests):
+        longer_c, longer_a = budget.get(compound['variant'], []), budget.get(row['variant'], [])
+        if not longer_c or not longer_a:
+            pairs.append(dict(comparator=row['variant'], delta=test.contrast.estimate, delta_longer=None))
+            continue
+        delta_longer = float(np.mean(longer_c) - np.mean(longer_a))
+        moved = np.sign(delta_longer) != np.sign(test.contrast.estimate) or \
+            (effect is not None and abs(delta_longer - test.contrast.estimate) > effect)
+        changed.append(bool(moved))
+        pairs.append(dict(comparator=row['variant'], delta=test.contrast.estimate, delta_longer=delta_longer,
+                          n_longer=(len(longer_c), len(longer_a)), moved=bool(moved)))
+    if not changed:
+        label = None
+    else:
+        label = 'budget-dependent' if any(changed) else f'holds at {factor}× the epochs'
+    return dict(factor=factor, mde=effect, pairs=pairs, label=label)
+
+
+def compare(rows: Sequence[Dict[str, Any]], margin: float = EQUIVALENCE_MARGIN,
+            budget: Optional[Dict[str, List[float]]] = None, budget_factor: Optional[int] = None,
+            with_mde: bool = True) -> List[Dict[str, Any]]:
+    """Each compound row with a usable run against every single-axis row at its compute.
+
+    Returns one dict per compound row: ``compound``, ``matched`` (the single-axis rows at its compute),
+    ``unmatched`` ((row, compute ratio) of the others: described only), ``decision``
+    (:class:`effscale_timm.decision.Decision`, or None with ``reason``), ``withheld`` (why the verdict is not a
+    finding about resolution, or None) and ``budget`` (the budget check, or None). ``budget``: variant -> test top-1
+    of its usable runs at ``budget_factor``× the epochs.
     """
+    pooled = pooled_sd([r['top1'] for r in rows if r['n_ok']])
     out = []
     for comp in (r for r in rows if r['axis'] == 'compound' and r['n_ok']):
-        best, how = _pick_comparator(rows, comp)
-        if best is None:
-            out.append({'compound': comp, 'comparator': None, 'reason': how})
-            continue
-        boot, note = _paired(comp, best, n_resamples, seed)
-        measured = is_finite(comp.get('gmacs')) and is_finite(best.get('gmacs')) and best['gmacs'] > 0
-        ratio = comp['gmacs'] / best['gmacs'] if measured else None
-        out.append({
-            'compound': comp, 'comparator': best, 'chosen': how, 'delta': comp['mean'] - best['mean'],
-            'welch': welch_interval(comp['top1'], best['top1'], confidence=1 - SIGNIFICANCE), 'bootstrap': boot,
-            'bootstrap_note': note, 'p_holm': None, 'compute_ratio': ratio,
-            'matched': ratio is not None and abs(ratio - 1) <= COMPUTE_TOLERANCE,
-            'mde': minimum_detectable_effect(comp['std'], best['std'], comp['n_ok'], best['n_ok'], SIGNIFICANCE, POWER),
-        })
-    tested = [c for c in out if c.get('welch') is not None]
-    for c, p in zip(tested, holm([c['welch'].p for c in tested])):
-        c['p_holm'] = p
-    for c in out:
-        if c['comparator'] is not None:
-            c['decision'], c['words'] = _decide(c)
+        matched, unmatched = _matched(rows, comp)
+        out.append(dict(compound=comp, matched=matched, unmatched=unmatched, decision=None, reason=None,
+                        withheld=None, budget=None))
+    judged = [e for e in out if e['matched']]
+    for e in out:
+        if not e['matched']:
+            e['reason'] = (f'no single-axis row with a usable run within ±{COMPUTE_TOLERANCE:.0%} of its compute: '
+                           f'described only, no verdict')
+        elif pooled is None:
+            e['reason'] = 'no verdict: no seed-to-seed spread to test with (one seed per arm: pooled df 0)'
+        else:
+            contrasts = [Contrast.of_means(a['variant'], e['compound']['top1'], a['top1']) for a in e['matched']]
+            e['decision'] = decide(contrasts, pooled, margin, rows=len(judged), with_mde=with_mde)
+            e['withheld'] = _withheld(e['compound'], e['matched'])
+            e['budget'] = _budget(e['compound'], e['matched'], e['decision'], budget or {}, budget_factor)
     return out
+
+
+def _mean_correct(row) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """(per-image fraction of the row's usable seeds that classified the image right, labels), or None when a run
+    has no readable predictions file."""
+    correct, labels = [], None
+    for run in row['runs_ok']:
+        path = run.run_dir / PREDICTIONS if run.run_dir else None
+        if path is None or not path.exists():
+            return None
+        try:
+            pred, label = read_predictions(path)
+        except ValueError:
+            return None
+        if label.size == 0 or (labels is not None and not np.array_equal(label, labels)):
+            return None
+        labels = label
+        correct.append(pred == label)
+    return (np.mean(correct, axis=0), labels) if correct else None
+
+
+def test_set_se(a: Dict[str, Any], b: Dict[str, Any]) -> Optional[float]:
+    """The standard error, in points, that a new test set of the same size would add to a's mean top-1 minus b's:
+    the standard deviation over test images of the per-image difference in mean correctness (over each row's
+    seeds), over the square root of the number of images. The per-image means keep some seed-to-seed churn, so it is
+    an upper bound. None without per-image predictions on the same images for both."""
+    mine, theirs = _mean_correct(a), _mean_correct(b)
+    if mine is None or theirs is None or not np.array_equal(mine[1], theirs[1]):
+        return None
+    diff = mine[0] - theirs[0]
+    return float(100 * diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else None

@@ -14,13 +14,18 @@ from ..files.run_record import is_finite
 from ..scaling import SCALING_AXES
 
 
-def _series(rows) -> Dict[str, List[Dict[str, Any]]]:
-    """Per scaling axis, the points to draw: the baseline first, then that axis's rows by compute."""
-    drawable = [r for r in rows if r['n_ok'] and is_finite(r.get('gmacs'))]
+CURRENCIES = (('gmacs', 'GMACs per image (conv + linear; FLOPs = 2 × MACs)'),
+              ('mactivations', 'M activations per image (conv + linear outputs)'),
+              ('epoch_s', 'measured training s per epoch (this hardware)'))
+
+
+def _series(rows, key: str = 'gmacs') -> Dict[str, List[Dict[str, Any]]]:
+    """Per scaling axis, the points to draw against ``key``: the baseline first, then that axis's rows by it."""
+    drawable = [r for r in rows if r['n_ok'] and is_finite(r.get(key))]
     base = [r for r in drawable if r['axis'] == 'baseline'][:1]
     series = {}
     for axis in SCALING_AXES + ('compound',):
-        points = sorted((r for r in drawable if r['axis'] == axis), key=lambda r: r['gmacs'])
+        points = sorted((r for r in drawable if r['axis'] == axis), key=lambda r: r[key])
         if points:
             series[axis] = base + points
     if not series and base:
@@ -28,39 +33,46 @@ def _series(rows) -> Dict[str, List[Dict[str, Any]]]:
     return series
 
 
-def _error_bars(points) -> Tuple[List[float], List[float], List[float]]:
-    """(x, y, sample std) of the points with at least 2 finished seeds: the only ones that get an error bar."""
+def _error_bars(points, key: str = 'gmacs') -> Tuple[List[float], List[float], List[float]]:
+    """(x, y, sample std) of the points with at least 2 usable seeds: the only ones that get an error bar."""
     bars = [p for p in points if p['n_ok'] >= 2 and is_finite(p.get('std'))]
-    return [p['gmacs'] for p in bars], [p['mean'] for p in bars], [p['std'] for p in bars]
+    return [p[key] for p in bars], [p['mean'] for p in bars], [p['std'] for p in bars]
+
+
+def _panel(ax, rows, key: str, label: str, legend: bool) -> None:
+    series = _series(rows, key)
+    markers = {'depth': 's', 'width': '^', 'resolution': 'D', 'compound': 'o', 'baseline': 'o'}
+    for axis, points in series.items():
+        line, = ax.plot([p[key] for p in points], [p['mean'] for p in points], marker=markers[axis],
+                        label=f'scale {axis}')
+        x, y, err = _error_bars(points, key)
+        if x:
+            ax.errorbar(x, y, yerr=err, fmt='none', ecolor=line.get_color(), capsize=3)
+    for p in {p['variant']: p for points in series.values() for p in points}.values():
+        ax.annotate(f'{p["variant"]} (n={p["n_ok"]})', (p[key], p['mean']), textcoords='offset points',
+                    xytext=(4, 4), fontsize=6)
+    if series:
+        ax.set_xscale('log')
+        ax.margins(x=0.25)  # room for the variant names
+        if legend:
+            ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, 'not measured for any\nrow with a usable run', ha='center', va='center',
+                transform=ax.transAxes, fontsize=8)
+    ax.set_xlabel(f'{label}, log scale', fontsize=8)
+    ax.grid(True, which='both', alpha=0.3)
 
 
 def plot_accuracy_vs_flops(rows: Sequence[Dict[str, Any]], out_png: os.PathLike, title: str = '') -> Path:
-    """Test top-1 (mean over seeds; error bars = sample std, only where n >= 2) against GMACs on a log axis, one
-    series per scaling axis starting from the baseline (the paper's Figure 8). Written atomically."""
-    fig = new_figure((6.4, 4.6))
-    ax = fig.add_subplot()
-    series = _series(rows)
-    markers = {'depth': 's', 'width': '^', 'resolution': 'D', 'compound': 'o', 'baseline': 'o'}
-    for axis, points in series.items():
-        line, = ax.plot([p['gmacs'] for p in points], [p['mean'] for p in points], marker=markers[axis],
-                        label=f'scale {axis}')
-        x, y, err = _error_bars(points)
-        if x:
-            ax.errorbar(x, y, yerr=err, fmt='none', ecolor=line.get_color(), capsize=3)
-    labelled = {p['variant']: p for points in series.values() for p in points}
-    for p in labelled.values():
-        ax.annotate(f'{p["variant"]} (n={p["n_ok"]})', (p['gmacs'], p['mean']), textcoords='offset points',
-                    xytext=(4, 4), fontsize=7)
-    if series:
-        ax.set_xscale('log')
-        ax.margins(x=0.2)  # room for the variant names
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, 'no finished runs with a profile', ha='center', va='center', transform=ax.transAxes)
-    ax.set_xlabel('GMACs per image (conv + linear; FLOPs = 2 × MACs), log scale')
-    ax.set_ylabel('test top-1 (%), mean over seeds; bars ± std where n ≥ 2')
-    ax.set_title(title or 'Accuracy vs compute by scaling axis (Tan & Le, Figure 8)', fontsize=10)
-    ax.grid(True, which='both', alpha=0.3)
+    """Test top-1 (mean over seeds; error bars = sample std, only where n >= 2) against compute in three currencies
+    (GMACs, activations, measured training time per epoch) on log axes, one series per scaling axis starting from
+    the baseline (the paper's Figure 8, and Dollár et al.'s point that FLOPs are not runtime). Written atomically."""
+    fig = new_figure((15, 4.8))
+    axes = fig.subplots(1, len(CURRENCIES), sharey=True)
+    for i, (ax, (key, label)) in enumerate(zip(axes, CURRENCIES)):
+        _panel(ax, rows, key, label, legend=i == 0)
+    axes[0].set_ylabel('test top-1 (%), mean over seeds; bars ± std where n ≥ 2', fontsize=8)
+    fig.suptitle(title or 'Accuracy vs compute by scaling axis (Tan & Le, Figure 8)', fontsize=10)
     return save_png(fig, out_png)
 
 

@@ -1,5 +1,5 @@
-"""The report's runs: the run records (:mod:`effscale_timm.files.run_record`; missing and failed runs named), each run's
-convergence from its ``metrics.csv``, and one row per variant with its profile's compute and geometry."""
+"""The report's runs: the run records (:mod:`effscale_timm.files.run_record`; missing and failed runs named), each
+run's measured throughput from its metrics file, and one row per variant with its profile's compute and geometry."""
 from __future__ import annotations
 
 import os
@@ -7,12 +7,11 @@ import statistics
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..files.metrics import METRICS, read_metrics
+from ..files.predictions import PREDICTIONS, read_predictions
 from ..files.run_record import RunRecord, is_finite, read_study_run
 from ..scaling import SCALING_AXES
 
 ROW_KINDS = ('baseline',) + SCALING_AXES + ('compound',)  # what a row's 'axis' can be
-CONVERGENCE_WINDOW = 3  # epochs at the end of a run whose best validation top-1 is compared with all earlier ones
-CONVERGENCE_MARGIN = 0.5  # percentage points
 
 
 def scaling_axis(depth: float, width: float, resolution: float, tol: float = 1e-9) -> str:
@@ -24,10 +23,25 @@ def scaling_axis(depth: float, width: float, resolution: float, tol: float = 1e-
     return differ[0] if len(differ) == 1 else 'compound'
 
 
+def _damage(record: RunRecord) -> Optional[str]:
+    """Why the run's own metrics or predictions file cannot be read (one line naming it), or None."""
+    if record.run_dir is None:
+        return None
+    for path, read in ((record.run_dir / METRICS, read_metrics), (record.run_dir / PREDICTIONS, read_predictions)):
+        try:
+            read(path)
+        except ValueError as e:
+            return str(e)
+    return None
+
+
 def _counted(record: RunRecord) -> RunRecord:
-    """A record as the study counts it: ``ok`` only when usable (:attr:`RunRecord.usable`), else failed with why."""
+    """A record as the study counts it: ``ok`` only when usable (:attr:`RunRecord.usable`) and its metrics and
+    predictions files are readable, else failed with why."""
     if record.status == 'ok' and not record.usable:
         record.status, record.error = 'failed', 'status "ok" but no finite test and validation top-1'
+    elif record.status == 'ok' and (why := _damage(record)):
+        record.status, record.error = 'failed', f'its files are damaged: {why}'
     elif record.status == 'failed' and not record.error:
         record.error = 'status "failed"'
     return record
@@ -61,24 +75,19 @@ def load_runs(run_jsons: Sequence[os.PathLike],
     return runs
 
 
-def convergence(val_top1: Sequence[float], window: int = CONVERGENCE_WINDOW,
-                margin: float = CONVERGENCE_MARGIN) -> str:
-    """'converged', 'not converged' or 'too short' for one run's validation top-1 per epoch (percent).
-
-    Rule: with fewer than ``window + 1`` epochs there is nothing to compare ('too short'); otherwise the run is not
-    converged when the best of its last ``window`` epochs exceeds the best of all earlier epochs by more than
-    ``margin`` points (validation accuracy still rising at the end).
-    """
-    values = [float(v) for v in val_top1 if is_finite(v)]
-    if len(values) < window + 1:
-        return 'too short'
-    return 'not converged' if max(values[-window:]) > max(values[:-window]) + margin else 'converged'
-
-
-def run_convergence(run: RunRecord) -> str:
-    """:func:`convergence` of a run's ``metrics.csv`` ('no metrics' without one)."""
-    epochs = read_metrics(run.run_dir / METRICS) if run.run_dir else None
-    return convergence([e.get('val_top1') for e in epochs]) if epochs else 'no metrics'
+def run_speed(run: RunRecord) -> Tuple[Optional[float], Optional[float]]:
+    """(training images per second, seconds per epoch) of a run: the medians over its epochs after the first
+    (which holds compiling and warm-up) from its metrics file; (None, None) without one."""
+    try:
+        epochs = read_metrics(run.run_dir / METRICS) if run.run_dir else None
+    except ValueError:
+        return None, None
+    if not epochs:
+        return None, None
+    steady = epochs[1:] or epochs
+    speeds = [e['img_per_s'] for e in steady if is_finite(e.get('img_per_s'))]
+    times = [e['epoch_s'] for e in steady if is_finite(e.get('epoch_s'))]
+    return (statistics.median(speeds) if speeds else None), (statistics.median(times) if times else None)
 
 
 _GEOMETRY_KEYS = ('base_resolution', 'px_over_base', 'stage_repeats', 'stage_channels', 'stage_feature_maps',
@@ -86,7 +95,8 @@ _GEOMETRY_KEYS = ('base_resolution', 'px_over_base', 'stage_repeats', 'stage_cha
 
 
 def _profile_row(profile: Dict[str, Any]) -> Dict[str, Any]:
-    keys = ('variant',) + SCALING_AXES + ('input_size', 'params', 'gmacs', 'gmacs_total', 'gflops') + _GEOMETRY_KEYS
+    keys = ('variant',) + SCALING_AXES + ('input_size', 'params', 'gmacs', 'gmacs_total', 'gflops', 'mactivations') \
+        + _GEOMETRY_KEYS
     return {k: profile.get(k) for k in keys}
 
 
@@ -95,16 +105,23 @@ def _mean(values) -> Optional[float]:
     return statistics.mean(values) if values else None
 
 
+def _speeds(ok: Sequence[RunRecord]) -> Dict[str, Optional[float]]:
+    """Mean over seeds of each run's images per second and seconds per epoch (:func:`run_speed`)."""
+    speeds = [run_speed(r) for r in ok]
+    return {'img_per_s': _mean(s for s, _ in speeds), 'epoch_s': _mean(t for _, t in speeds)}
+
+
 def _run_row(run: RunRecord) -> Dict[str, Any]:
     """A row for a variant that has runs but no profile: what its records say."""
-    return {'variant': run.variant, 'gmacs': None, 'gmacs_total': None, 'gflops': None,
+    return {'variant': run.variant, 'gmacs': None, 'gmacs_total': None, 'gflops': None, 'mactivations': None,
             **{k: getattr(run, k) for k in SCALING_AXES + ('input_size', 'params')}}
 
 
 def summarize(runs: Sequence[RunRecord], profiles: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """One row per variant (profile order, then variants that only have runs): multipliers, axis, compute and
     geometry from the profile; over the usable seeds: test top-1 mean / sample std (ddof=1), mean validation
-    top-1, final train loss and train top-1, convergence; ok / failed / missing counts."""
+    top-1, final train loss and train top-1, throughput (images/s) and seconds per epoch, the images' native size;
+    ok / failed / missing counts."""
     rows: Dict[str, Dict[str, Any]] = {}
     for prof in profiles:
         rows.setdefault(prof['variant'], _profile_row(prof))
@@ -127,7 +144,8 @@ def summarize(runs: Sequence[RunRecord], profiles: Sequence[Dict[str, Any]]) -> 
             n_val=sum(is_finite(r.final_val_top1) for r in ok),
             train_loss_mean=_mean(r.final_train_loss for r in ok),
             train_top1_mean=_mean(r.final_train_top1 for r in ok),
-            convergence=[run_convergence(r) for r in ok],
+            native_size=next((r.native_size for r in mine if is_finite(r.native_size)), None),
+            **_speeds(ok),
         )
         out.append(row)
     return out

@@ -1,5 +1,6 @@
-"""The study's report: accuracy vs compute per scaling axis, the network as built, convergence, the comparisons with
-their statistics, reference numbers as compute ratios, and a verdict whose words follow from the intervals.
+"""``effscale report``: the study's report: Table 1 (accuracy with its interval, compute in three currencies), the
+network as built, the comparisons at matched compute with their statistics, the verdict whose words follow from a
+pre-specified rule, the budget check, the learning rates chosen, reference numbers as compute ratios, the figures.
 
 Paper: `EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks` - https://arxiv.org/abs/1905.11946
 (Tan & Le, 2019). Table 7 compares B0 scaled by depth, width, resolution and by all three (compound) at ~1.8B
@@ -7,50 +8,58 @@ multiply-adds on ImageNet; Figure 8 plots accuracy against FLOPS per scaling met
 activation maps. The seed study's Table 1 repeated the comparison on CIFAR-10 (its FLOPs are 2 x multiply-adds).
 
 :func:`build_report` reads the runs' records (:mod:`effscale_timm.files.run_record`) with the metrics and
-predictions files beside each, the variants' profile JSONs and the CAM files, and writes ``table1.md``, ``accuracy_vs_flops.png`` and
-``cams.png``. The rules, each stated in the report itself:
+predictions files beside each, the variants' profile JSONs and the CAM files, and writes ``table1.md``,
+``accuracy_vs_flops.png`` and ``cams.png``. The rules, each stated in the report itself:
 
-- Comparator: each compound row is compared with the single-axis row of highest mean *validation* top-1 (never
-  test), among those at its compute within ±:data:`COMPUTE_TOLERANCE` when there are any, else among all.
-- Statistics (:mod:`effscale_timm.stats`): Δ test top-1 with Welch's 95% interval over seeds and a paired bootstrap
-  95% interval over test images and seeds; Welch p-values Holm-adjusted over all comparisons in the report; the
-  minimum detectable effect at the seeds' n. "Compound better/worse" only when the Welch interval excludes 0, the
-  Holm-adjusted p is below :data:`~effscale_timm.report.compare.SIGNIFICANCE` and the bootstrap interval (when there
-  is one) excludes 0 on the same side.
-- Convergence: a run is not converged when the best validation top-1 of its last :data:`CONVERGENCE_WINDOW` epochs
-  exceeds the best of all earlier epochs by more than :data:`CONVERGENCE_MARGIN` points.
+- Comparisons and words: :mod:`effscale_timm.decision` (every compound row against every single-axis row at its
+  compute; pooled seed variance; intersection-union "better", Holm "worse", TOST "equivalent", else
+  "inconclusive" with the rule's simulated MDE); rows whose compute is not matched are described only.
+- A verdict resting on upsampled pixels is withheld (:func:`effscale_timm.report.compare.rests_on_upsampling`).
 - References: a reference row sits beside the variant with its multipliers only; compute is compared as a ratio to
   each study's own B0.
 
-This module is the ``effscale report`` stage and assembles the parts: :mod:`~effscale_timm.report.runs` (runs to rows,
-convergence), :mod:`~effscale_timm.report.compare` (comparator, statistics, references),
-:mod:`~effscale_timm.report.markdown` (the words and tables) and :mod:`~effscale_timm.report.figures` (Figures 7
-and 8).
+This module assembles the parts: :mod:`~effscale_timm.report.runs` (runs to rows), :mod:`~effscale_timm.report.compare`
+(comparisons, references), :mod:`~effscale_timm.report.tables` and :mod:`~effscale_timm.report.markdown` (tables
+and words) and :mod:`~effscale_timm.report.figures` (Figures 7 and 8).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..atomic import write_atomic
-from ..files.run_record import FINAL
-from .compare import BOOTSTRAP_RESAMPLES, attach_references, compare
+from ..decision import EQUIVALENCE_MARGIN, pooled_sd
+from ..files.profile_file import read_profile
+from ..files.run_record import FINAL, read_study_run
+from ..train.lr_sweep import read_choice
+from .compare import attach_references, compare
 from .figures import cam_grid, plot_accuracy_vs_flops
-from .markdown import (comparison_markdown, failures_markdown, geometry_warnings, hardware_markdown, legend_markdown,
-                       noise_sentence, references_markdown, smoke_markdown, table_markdown, verdict)
+from .markdown import (budget_markdown, comparison_markdown, failures_markdown, hardware_markdown, lr_markdown,
+                       noise_sentence, references_markdown, smoke_markdown, time_sentence, verdict)
 from .runs import load_runs, summarize
+from .tables import geometry_table, geometry_warnings, legend_markdown, results_table
 
 __all__ = ['build_report', 'parse_expected', 'add_arguments', 'run_cli']
 
 
+def budget_results(paths: Sequence[os.PathLike]) -> Dict[str, List[float]]:
+    """variant -> test top-1 of its usable runs at the budget check's epochs."""
+    out: Dict[str, List[float]] = {}
+    for path in paths:
+        run = read_study_run(path)
+        if run.usable:
+            out.setdefault(run.variant, []).append(float(run.test_top1))
+    return out
+
+
 def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.PathLike],
                  cam_npzs: Sequence[os.PathLike], out_dir: os.PathLike,
-                 expected_runs: Optional[Sequence[Tuple[str, int]]] = None,
-                 n_resamples: int = BOOTSTRAP_RESAMPLES) -> Dict[str, Any]:
+                 expected_runs: Optional[Sequence[Tuple[str, int]]] = None, margin: float = EQUIVALENCE_MARGIN,
+                 budget_jsons: Sequence[os.PathLike] = (), budget_factor: Optional[int] = None,
+                 lr_choices: Sequence[os.PathLike] = ()) -> Dict[str, Any]:
     """Write ``table1.md``, ``accuracy_vs_flops.png`` and ``cams.png`` (when CAM files are given) to ``out_dir``.
 
     Args:
@@ -61,39 +70,46 @@ def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.Pa
         cam_npzs: CAM files (:func:`effscale_timm.files.cam_file.save_cam`), one grid column each; may be empty.
         out_dir: output folder (created).
         expected_runs: (variant, seed) pairs the study should have; those without a file are missing.
-        n_resamples: paired-bootstrap resamples per comparison.
+        margin: the equivalence margin in points (config ``equivalence_margin``).
+        budget_jsons, budget_factor: the budget check's run records and its factor on the epochs.
+        lr_choices: the learning-rate sweep's choice files (``effscale choose-lr``).
 
     Returns:
         ``{'rows', 'comparisons', 'verdict', 'table_md', 'figure', 'cams'}`` (cams is None when skipped).
     """
     out_dir = Path(out_dir)
     runs = load_runs(run_jsons, expected_runs)
-    rows = summarize(runs, [json.loads(Path(p).read_text()) for p in profile_jsons])
+    rows = summarize(runs, [read_profile(p) for p in profile_jsons])
     unmatched = attach_references(rows)
-    comparisons = compare(rows, n_resamples)
+    comparisons = compare(rows, margin, budget_results(budget_jsons), budget_factor)
     dataset = next((r.dataset for r in runs if r.dataset), None) or 'unknown dataset'
     figure = plot_accuracy_vs_flops(rows, out_dir / 'accuracy_vs_flops.png',
                                     f'{dataset}: accuracy vs compute by scaling axis (Tan & Le, Figure 8)')
-    cams = None
-    if cam_npzs:
-        cams = cam_grid(cam_npzs, out_dir / 'cams.png')
-        cam_md = '![Grad-CAM of the predicted class per variant](cams.png)\n'
-    else:
-        cam_md = 'Grad-CAM grid skipped: no CAM files were given.\n'
+    cams = cam_grid(cam_npzs, out_dir / 'cams.png') if cam_npzs else None
     text = verdict(rows, comparisons)
     md = '\n'.join([
         f'# Scaling study: {dataset}', '', smoke_markdown(rows, runs),
-        '## Table 1: accuracy and compute per variant', '', table_markdown(rows), legend_markdown(),
-        '\n\n'.join(geometry_warnings(rows)) + '\n', failures_markdown(rows), hardware_markdown(runs),
-        '## Comparisons', '', comparison_markdown(comparisons) if comparisons else 'No compound row to compare.\n',
-        noise_sentence(rows, runs),
-        '## Verdict', '', text,
+        '## Table 1: accuracy and compute per variant', '',
+        results_table(rows, pooled_sd([r['top1'] for r in rows if r['n_ok']])), '### The networks as built', '',
+        geometry_table(rows), legend_markdown(), '\n\n'.join(geometry_warnings(rows)) + '\n',
+        failures_markdown(rows), hardware_markdown(runs),
+        '## Comparisons at matched compute', '',
+        comparison_markdown(comparisons) if comparisons else 'No compound row to compare.\n',
+        noise_sentence(rows, runs, comparisons), time_sentence(comparisons),
+        '## Verdict', '', text, _section('Budget check', budget_markdown(comparisons)),
+        _section('Learning rates chosen on validation', lr_markdown([read_choice(p) for p in lr_choices])),
         '## Reference studies', '', references_markdown(rows, unmatched),
-        '## Figures', '', '![Test top-1 vs GMACs per scaling axis](accuracy_vs_flops.png)', '', cam_md,
+        '## Figures', '', '![Test top-1 against compute in three currencies](accuracy_vs_flops.png)', '',
+        '![Grad-CAM of the predicted class per variant](cams.png)\n' if cams else
+        'Grad-CAM grid skipped: no CAM files were given.\n',
     ])
     table_md = write_atomic(out_dir / 'table1.md', re.sub(r'\n{3,}', '\n\n', md).encode())
     return {'rows': rows, 'comparisons': comparisons, 'verdict': text, 'table_md': table_md, 'figure': figure,
             'cams': cams}
+
+
+def _section(title: str, body: str) -> str:
+    return f'## {title}\n\n{body}' if body else ''
 
 
 def parse_expected(items: Optional[Sequence[str]]) -> Optional[List[Tuple[str, int]]]:
@@ -117,12 +133,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--out-dir', required=True, help='folder for table1.md, accuracy_vs_flops.png, cams.png')
     parser.add_argument('--expected', nargs='*', default=None, metavar='VARIANT:SEED',
                         help=f'runs the study should have; those without a {FINAL} are reported missing')
-    parser.add_argument('--bootstrap-resamples', type=int, default=BOOTSTRAP_RESAMPLES,
-                        help=f'paired-bootstrap resamples per comparison (default {BOOTSTRAP_RESAMPLES})')
+    parser.add_argument('--equivalence-margin', type=float, default=EQUIVALENCE_MARGIN,
+                        help=f'points within which compound counts as equivalent (default {EQUIVALENCE_MARGIN})')
+    parser.add_argument('--budget-runs', nargs='*', default=[], help=f'the budget check\'s run records ({FINAL})')
+    parser.add_argument('--budget-factor', type=int, default=None, help='the budget check\'s factor on the epochs')
+    parser.add_argument('--lr-choices', nargs='*', default=[], help='the learning-rate sweep\'s choice files')
     return parser
 
 
 def run_cli(args: argparse.Namespace) -> Dict[str, Any]:
     """Run ``effscale report``."""
+    if args.equivalence_margin < 0:
+        raise ValueError(f'--equivalence-margin must be >= 0 points, got {args.equivalence_margin}')
     return build_report(args.runs, args.profiles, args.cams, args.out_dir, parse_expected(args.expected),
-                        n_resamples=args.bootstrap_resamples)
+                        args.equivalence_margin, args.budget_runs, args.budget_factor, args.lr_choices)

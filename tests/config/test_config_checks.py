@@ -48,6 +48,11 @@ def test_valid_config_passes_and_registers_nothing():
     (dict(flop_match={'target': 'effscale_b7'}), r"^flop_match.target: must be one of the configured variants, "
                                                  r"got 'effscale_b7'"),
     (dict(flop_match={'target': 'effscale_b0', 'axes': ['depth', 'height']}), r"^flop_match.axes: .*\['height'\]"),
+    (dict(dataset='imagenette'), r'^dataset_root: required for dataset imagenette'),
+    (dict(lr_sweep={'epochs': 1, 'seeds': [0, 1]}, epochs=6), r'^lr_sweep.epochs: must be at least a third of epochs'),
+    (dict(lr_sweep={'epochs': 2, 'seeds': [0]}), r'^lr_sweep.seeds: needs at least 2'),
+    (dict(lr_sweep={'epochs': 2, 'seeds': [0, 1], 'rates': [0.1, 0.2]}), r'^lr_sweep.rates: needs at least 3'),
+    (dict(lr_sweep={'epochs': 2, 'seeds': [0, 1]}, lr=0.1), r'^lr_sweep: give either lr or lr_sweep'),
 ], ids=lambda v: str(v)[:60])
 def test_each_bad_value_is_a_config_error_naming_its_key(changes, message):
     with pytest.raises(ConfigError, match=message):

@@ -102,6 +102,11 @@ def test_validate_coerces_in_place():
     (['devise=cpu'], "Additional properties are not allowed ('devise' was unexpected)"),
     (['seeds=[1,1]'], 'seeds: [1, 1] has non-unique elements'),
     (['deterministic=yes'], "deterministic: 'yes' is not of type 'boolean'"),
+    (['equivalence_margin=-0.5'], 'equivalence_margin: -0.5 is less than the minimum of 0'),
+    (['equivalence_margin=wide'], "equivalence_margin: 'wide' is not of type 'number'"),
+    (['budget_check=0'], 'budget_check: 0 is less than the minimum of 2'),
+    (['lr_sweep={epochs: 2, seeds: []}'], 'lr_sweep.seeds: [] is too short'),
+    (['lr_sweep={epochs: 2, rates: []}'], 'lr_sweep.rates: [] is too short'),
 ])
 def test_a_wrong_value_is_one_line_naming_the_key(entries, line):
     with pytest.raises(ConfigError) as e:

@@ -41,7 +41,7 @@ def test_an_unknown_status_is_refused_on_writing(tmp_path):
 
 
 @pytest.mark.parametrize('content, what', [
-    (b'', 'not a readable run record'),
+    (b'', 'an empty run record'),
     (b'{"variant": "x"', 'not a readable run record'),
     (bytes(range(256)), 'not a readable run record'),
     (b'[1, 2]', 'not a run record'),

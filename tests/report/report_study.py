@@ -61,7 +61,7 @@ def _write_predictions(path, top1, key):
     np.savez(path, pred=np.where(correct, LABELS, (LABELS + 1) % 10).astype(np.int64), label=LABELS.astype(np.int64))
 
 
-def _write_run(root, variant, seed, top1, dataset='digits', val=None):
+def _write_run(root, variant, seed, top1, dataset='digits', val=None, native_size=None):
     d, w, r, px, params, *_ = VARIANTS_AT_32[variant]
     folder = root / 'runs' / dataset / variant / f'seed{seed}'
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +70,7 @@ def _write_run(root, variant, seed, top1, dataset='digits', val=None):
     result = {'variant': variant, 'seed': seed, 'dataset': dataset, 'status': 'failed' if failed else 'ok',
               'error': 'CUDA out of memory' if failed else None, 'test_top1': None if failed else top1,
               'best_val_top1': val, 'epochs': 6, 'wall_time_s': 1800.0, 'hardware': 'test CPU', 'depth': d,
-              'width': w, 'resolution': r, 'input_size': px, 'params': params}
+              'width': w, 'resolution': r, 'input_size': px, 'params': params, 'native_size': native_size}
     if not failed:
         result['test_samples'] = N_IMAGES
         result.update(final_train_loss=0.25, final_train_top1=val + 5, final_val_top1=val)
@@ -93,19 +93,19 @@ def _write_profile(root, variant, gmacs=None):
     return path
 
 
-def _study(root, top1=TOP1, gmacs=None, val=None):
+def _study(root, top1=TOP1, gmacs=None, val=None, native_size=None):
     """Run and profile files in config order; returns (run paths, profile paths). ``val``: variant -> per-seed
-    validation top-1 (default test top-1 + 1)."""
+    validation top-1 (default test top-1 + 1); ``native_size``: the images' own size recorded in every run."""
     val = val or {}
-    runs = [_write_run(root, v, s, t, val=val[v][s] if v in val else None)
+    runs = [_write_run(root, v, s, t, val=val[v][s] if v in val else None, native_size=native_size)
             for v, values in top1.items() for s, t in enumerate(values)]
     profiles = [_write_profile(root, v, (gmacs or {}).get(v)) for v in top1]
     return runs, profiles
 
 
-def _build(root, top1=TOP1, gmacs=None, val=None, expected=None):
-    runs, profiles = _study(root, top1, gmacs, val)
-    return build_report(runs, profiles, [], root / 'reports', expected, n_resamples=500)
+def _build(root, top1=TOP1, gmacs=None, val=None, expected=None, margin=0.5, native_size=None):
+    runs, profiles = _study(root, top1, gmacs, val, native_size)
+    return build_report(runs, profiles, [], root / 'reports', expected, margin)
 
 
 def _row_line(md, variant):

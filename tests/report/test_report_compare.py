@@ -1,20 +1,21 @@
-"""The report's comparisons (effscale_timm.report.compare): the comparator chosen on validation, intervals and
-Holm-adjusted p-values equal to effscale_timm.stats on the same data, and the verdict's words."""
+"""The report's comparisons (effscale_timm.report.compare through effscale_timm.decision): every compound row against
+every single-axis row at its compute, with the pooled seed variance computed by hand; words from the four of the
+rule; unmatched rows described only; verdicts resting on upsampled pixels withheld; the budget check."""
 import math
 import re
 
 import numpy as np
 import pytest
+from scipy import stats
 
+from effscale_timm.decision import mde
 from effscale_timm.report.stage import build_report
-from effscale_timm.stats import binomial_interval, holm, minimum_detectable_effect, paired_bootstrap, welch_interval
 from report_study import report  # noqa: F401 - the module-scoped study fixture
-from report_study import EXPECTED, LABELS, STUDY, TOP1, _build, _row_line, _study, _write_profile
+from report_study import EXPECTED, N_IMAGES, STUDY, TOP1, _build, _row_line, _study, _write_profile, _write_run
 
-
-def _loaded(tmp_root, variant, seeds):
-    return np.stack([np.load(tmp_root / 'runs' / 'digits' / variant / f'seed{s}' / 'test_predictions.npz')['pred']
-                     == LABELS for s in seeds])
+# The study's pooled seed variance by hand: within-arm sums of squares 8 + 2 + 2 + 0.5 + 2 over 13 runs of 5 arms.
+POOLED_DF = 13 - 5
+POOLED_SD = math.sqrt(14.5 / POOLED_DF)
 
 
 def test_exact_statistics(report):
@@ -23,102 +24,130 @@ def test_exact_statistics(report):
     assert [r['variant'] for r in out['rows']] == list(STUDY)  # config (profile) order
     assert rows['effscale_b0']['mean'] == 82.0 and rows['effscale_b0']['std'] == 2.0
     assert rows['effscale_depth_b0']['mean'] == 84.0 and rows['effscale_depth_b0']['std'] == pytest.approx(math.sqrt(2))
-    assert rows['effscale_resolution_b0']['std'] == pytest.approx(math.sqrt(0.5))
     assert (rows['effscale_depth_b0']['n_ok'], rows['effscale_depth_b0']['n_failed']) == (2, 1)
     assert (rows['effscale_resolution_b0']['n_ok'], rows['effscale_resolution_b0']['n_missing']) == (2, 1)
     assert rows['effscale_depth_b0']['top1'] == [83.0, 85.0]  # the failed run is never used
     assert rows['effscale_depth_b0']['val_mean'] == 85.0 and rows['effscale_b0']['train_top1_mean'] == 88.0
-    assert rows['effscale_resolution_b0']['train_loss_mean'] == 0.25 and rows['effscale_resolution_b0']['val_mean'] == 84.5
 
 
-def test_statistics_in_the_report_are_stats_on_the_same_data(tmp_path):
-    out = _build(tmp_path)
+def test_every_matched_axis_is_tested_with_the_pooled_variance(report):
+    out, md = report
     c, = out['comparisons']
-    assert c['comparator']['variant'] == 'effscale_depth_b0'  # highest validation top-1 (85.0) at matched compute
-    assert c['delta'] == 3.0 and c['matched'] and c['compute_ratio'] == 1.0
-    assert c['welch'] == welch_interval(TOP1['effscale_compound_b0'], [83.0, 85.0])
-    assert c['p_holm'] == c['welch'].p  # one comparison: Holm leaves p alone
-    assert c['mde'] == minimum_detectable_effect(1.0, math.sqrt(2), 3, 2)
-    boot = paired_bootstrap(_loaded(tmp_path, 'effscale_compound_b0', [0, 1, 2]),
-                            _loaded(tmp_path, 'effscale_depth_b0', [0, 1]), n_resamples=500, seed=0)
-    assert c['bootstrap'] == boot and boot.delta == pytest.approx(3.0)
-    assert c['decision'] == 'no difference' and c['words'] == f'no detectable difference (MDE {c["mde"]:.2f} points)'
-    text, md = out['verdict'], out['table_md'].read_text()
-    assert f'Welch 95% CI [{c["welch"].low:+.2f}, {c["welch"].high:+.2f}] (df {c["welch"].df:.1f})' in text
-    assert f'Paired bootstrap 95% CI [{boot.low:+.2f}, {boot.high:+.2f}] over 400 test images and 3 + 2 seeds' in text
-    assert 'Δ test top-1 = +3.00 points (87.00%, n=3 vs 84.00%, n=2)' in text
-    assert 'Compute is matched within ±5%' in text and 'ratio 1.000' in text
-    assert 'effscale_depth_b0 1 failed, 0 missing' in text and text in md
-    assert 'never on test' in text and 'Holm-adjusted' in text
-    ci = binomial_interval(round(0.82 * 400), 400)
-    assert (f'Test-set sampling noise: 400 test images; one run at 82.00% (effscale_b0\'s mean) has a 95% '
-            f'Clopper–Pearson interval [{ci.low:.2f}, {ci.high:.2f}]') in md
-    table = next(line for line in md.splitlines() if line.startswith('| 1 | effscale_compound_b0 |'))
-    assert f'| {c["p_holm"]:.3g} |' in table and '| +3.00 |' in table
+    d = c['decision']
+    assert (d.pooled.df, d.pooled.n_runs, d.pooled.n_arms) == (POOLED_DF, 13, 5)
+    assert d.pooled.sd == pytest.approx(POOLED_SD, rel=1e-12)
+    # depth and width measure 1.8 GMACs like the compound model; resolution 1.9 (5.6% off) is not matched
+    assert [r['variant'] for r in c['matched']] == ['effscale_depth_b0', 'effscale_width_b0']
+    assert [r['variant'] for r, _ in c['unmatched']] == ['effscale_resolution_b0']
+    for test, (delta, factor) in zip(d.tests, [(3.0, 1 / 3 + 1 / 2), (5.0, 2 / 3)]):
+        se = POOLED_SD * math.sqrt(factor)
+        assert test.contrast.estimate == pytest.approx(delta) and test.se == pytest.approx(se, rel=1e-12)
+        assert test.p_better == pytest.approx(stats.t.sf(delta / se, POOLED_DF), rel=1e-9)
+        half = stats.t.ppf(0.975, POOLED_DF) * se
+        assert (test.low, test.high) == pytest.approx((delta - half, delta + half), rel=1e-12)
+    # one compound row: the two directions split 5% (2.5% each); both one-sided p are below: "better"
+    assert d.alpha_side == 0.025 and d.word == 'better' and d.text == 'better'
+    assert '**better** against the matched axes effscale_depth_b0 (Δ +3.00' in out['verdict']
+    assert 'df = runs − arms = 8' in out['verdict'] and 'intersection–union' in out['verdict']
+    line = next(line for line in md.splitlines() if line.startswith('| 1 | effscale_compound_b0 |'))
+    assert '| effscale_depth_b0 (85.00) |' in line and f'| +{3:.2f} [' in line and '| better |' in line
 
 
-def test_comparator_is_chosen_on_validation_never_on_test(tmp_path):
-    """Depth has the best test top-1 (84.00) but width the best validation top-1: width is the comparator."""
-    val = {'effscale_width_b0': [90.0, 90.0, 90.0]}
-    c, = _build(tmp_path, val=val)['comparisons']
-    assert c['comparator']['variant'] == 'effscale_width_b0' and c['delta'] == 5.0
-    assert c['chosen'].startswith('highest validation top-1')
+def test_an_unmatched_row_is_described_never_judged(report):
+    out, _ = report
+    text = out['verdict']
+    assert 'Described only (compute not matched, so no verdict words and no test): effscale_resolution_b0 at 1.06×' \
+        in text
+    assert 'Not compared (no row at its compute): resolution.' in text
 
 
-def test_verdict_words_follow_from_the_interval_with_holm_across_comparisons(tmp_path):
-    """Two compound rows: one clearly better, one clearly worse than the depth model; p Holm-adjusted over both."""
-    top1 = dict(TOP1, effscale_depth_b0=[83.0, 84.0, 85.0], effscale_compound_b0=[90.0, 90.5, 91.0],
-                effscale_b1=[75.0, 75.5, 76.0])
-    out = _build(tmp_path, top1=top1, gmacs={'effscale_b1': 1.8})
-    better, worse = out['comparisons']
-    assert (better['compound']['variant'], worse['compound']['variant']) == ('effscale_compound_b0', 'effscale_b1')
-    assert [better['p_holm'], worse['p_holm']] == holm([better['welch'].p, worse['welch'].p])
-    assert better['welch'].low > 0 and better['bootstrap'].low > 0 and better['words'] == 'compound better'
-    assert worse['welch'].high < 0 and worse['bootstrap'].high < 0 and worse['words'] == 'compound worse'
-    assert '**compound better**' in out['verdict'] and '**compound worse**' in out['verdict']
+def test_a_compound_row_without_a_matched_axis_gets_no_words_and_leaves_the_family(tmp_path):
+    """B1 at 0.7 GMACs has no single-axis row at its compute: described only; the compound row keeps the whole 5%."""
+    top1 = dict(TOP1, effscale_b1=[75.0, 75.5, 76.0])
+    out = _build(tmp_path, top1=top1)
+    by_name = {c['compound']['variant']: c for c in out['comparisons']}
+    assert by_name['effscale_b1']['decision'] is None and 'described only' in by_name['effscale_b1']['reason']
+    assert by_name['effscale_compound_b0']['decision'].alpha_side == 0.025  # a family of one
+    line = next(line for line in out['verdict'].splitlines() if line.startswith('- **effscale_b1**'))
+    assert 'better' not in line and 'worse' not in line and 'equivalent' not in line and 'inconclusive' not in line
 
 
-def test_interval_excluding_zero_is_not_enough_after_holm(tmp_path):
-    """A raw Welch p just under 0.05 is not significant once Holm doubles it for two comparisons."""
-    top1 = dict(TOP1, effscale_depth_b0=[83.0, 84.0, 85.0], effscale_compound_b0=[85.5, 86.5, 87.5],
-                effscale_b1=[84.0, 85.0, 86.0])
-    out = _build(tmp_path, top1=top1, gmacs={'effscale_b1': 1.8})
-    first = out['comparisons'][0]
-    assert first['welch'].low > 0 and first['welch'].p < 0.05 <= first['p_holm']
-    assert first['words'].startswith('no detectable difference (MDE') and 'Holm-adjusted p' in first['words']
+def test_worse_needs_one_matched_axis_to_win_after_holm(tmp_path):
+    top1 = dict(TOP1, effscale_compound_b0=[80.0, 80.5, 81.0], effscale_width_b0=[81.0, 81.5, 82.0])
+    d = _build(tmp_path, top1=top1)['comparisons'][0]['decision']
+    holm = sorted(t.p_worse for t in d.tests)
+    assert d.word == 'worse' and min(t.p_worse_holm for t in d.tests) == pytest.approx(2 * holm[0])
 
 
-def test_one_seed_gives_no_conclusion_and_no_nan(tmp_path):
+def test_equivalent_within_the_margin_and_inconclusive_with_the_rules_mde(tmp_path):
+    top1 = {v: [84.0, 84.1, 84.2] for v in STUDY}
+    same = _build(tmp_path / 'same', top1=top1, margin=0.5)['comparisons'][0]['decision']
+    assert same.word == 'equivalent' and same.text == 'equivalent within ±0.5'
+    narrow = _build(tmp_path / 'narrow', top1=top1, margin=0.05)['comparisons'][0]['decision']
+    assert narrow.word == 'inconclusive' and narrow.text == f'inconclusive (MDE {narrow.mde:.2f})'
+    assert narrow.mde == mde([t.contrast for t in narrow.tests], narrow.pooled, narrow.alpha_side)
+
+
+def test_one_seed_per_arm_gives_no_test_and_no_nan(tmp_path):
     top1 = {v: values[:1] for v, values in TOP1.items()}
     out = _build(tmp_path, top1=top1)
     c, = out['comparisons']
-    assert c['welch'] is None and c['mde'] is None and c['p_holm'] is None and c['bootstrap'] is not None
-    assert c['words'] == 'no conclusion: one seed (effscale_compound_b0 n=1, effscale_depth_b0 n=1)'
+    assert c['decision'] is None and 'pooled df 0' in c['reason']
+    assert not re.search(r'\bnan\b', out['table_md'].read_text(), re.I)
+
+
+def test_an_upsampled_resolution_verdict_is_withheld_and_says_why(tmp_path):
+    """The compound model's 40 px input comes from 28 px images: its words are computed but withheld."""
+    out = _build(tmp_path, native_size=28)
+    c, = out['comparisons']
+    assert c['decision'].word == 'better' and c['withheld'].startswith('withheld: effscale_compound_b0 scales '
+                                                                       'resolution to 40 px from 28 px images')
+    assert '**Verdict withheld:' in out['verdict'] and 'interpolated' in out['verdict']
     md = out['table_md'].read_text()
-    assert not re.search(r'\bnan\b', md, re.I) and 'no conclusion: one seed' in out['verdict']
+    assert '40 px (upsampled from 28 px)' in _row_line(md, 'effscale_compound_b0')
+    assert 'better; withheld (upsampled)' in md
+    native = _build(tmp_path / 'native', native_size=64)
+    assert native['comparisons'][0]['withheld'] is None
+    assert '40 px (images 64 px)' in _row_line(native['table_md'].read_text(), 'effscale_compound_b0')
 
 
-def test_missing_predictions_are_said_and_skipped(tmp_path):
+def test_the_budget_check_labels_a_verdict_that_moves(tmp_path):
     runs, profiles = _study(tmp_path)
-    seed_dir = tmp_path / 'runs' / 'digits'
-    (seed_dir / 'effscale_compound_b0' / 'seed1' / 'test_predictions.npz').unlink()
-    out = build_report(runs, profiles, [], tmp_path / 'reports', n_resamples=200)
-    c, = out['comparisons']
-    assert c['bootstrap'].n_a == 2
-    assert 'left out: effscale_compound_b0 seed 1: no test_predictions.npz' in out['verdict']
-    for seed in (0, 1):
-        (seed_dir / 'effscale_depth_b0' / f'seed{seed}' / 'test_predictions.npz').unlink()
-    out = build_report(runs, profiles, [], tmp_path / 'reports', n_resamples=200)
-    c, = out['comparisons']
-    assert c['bootstrap'] is None and c['welch'] is not None
-    assert 'paired bootstrap skipped: no per-image test predictions for one side' in out['verdict']
+    budget = [_write_run(tmp_path / 'budget', v, s, t, native_size=None) for v, values in
+              {'effscale_compound_b0': [84.0, 84.5, 85.0], 'effscale_depth_b0': [86.0, 86.5, 87.0],
+               'effscale_width_b0': [83.0, 83.5, 84.0]}.items() for s, t in enumerate(values)]
+    out = build_report(runs, profiles, [], tmp_path / 'reports', budget_jsons=budget, budget_factor=2)
+    b = out['comparisons'][0]['budget']
+    depth, width = b['pairs']
+    assert depth['delta'] == pytest.approx(3.0) and depth['delta_longer'] == pytest.approx(-2.0) and depth['moved']
+    assert width['delta_longer'] == pytest.approx(1.0) and width['moved'] == (abs(1.0 - 5.0) > b['mde'])
+    assert b['label'] == 'budget-dependent' and 'better; budget-dependent' in out['table_md'].read_text()
+    assert '## Budget check' in out['table_md'].read_text()
 
 
-def test_verdict_with_unmatched_compute(tmp_path):
-    out = _build(tmp_path, gmacs={'effscale_compound_b0': 0.9})
-    c, = out['comparisons']
-    assert not c['matched'] and c['comparator']['variant'] == 'effscale_depth_b0'  # no row at its compute: all
-    assert 'compute is not matched' in out['verdict'] and '0.50×' in out['verdict']
+def test_the_noise_sentence_says_what_it_counts(report):
+    out, md = report
+    assert 'count the spread between training runs (seeds) on this test set of 400 images' in md
+    assert 'do not count the sampling noise of the test set itself' in md
+    # the per-image test-set standard error of compound - depth, from the predictions written by the fixture
+    assert re.search(r'at most about \d+\.\d\d \(effscale_compound_b0 − effscale_depth_b0\)', md)
+
+
+def test_a_run_whose_own_files_are_damaged_counts_as_failed_and_the_report_goes_on(tmp_path):
+    runs, profiles = _study(tmp_path)
+    folder = tmp_path / 'runs' / 'digits' / 'effscale_compound_b0'
+    (folder / 'seed1' / 'test_predictions.npz').unlink()
+    metrics = folder / 'seed2' / 'metrics.csv'
+    metrics.write_bytes(metrics.read_bytes()[:-7])  # cut short
+    out = build_report(runs, profiles, [], tmp_path / 'reports')
+    compound = next(r for r in out['rows'] if r['variant'] == 'effscale_compound_b0')
+    assert (compound['n_ok'], compound['n_failed']) == (1, 2)
+    errors = dict(compound['failures'])
+    assert 'no such predictions file' in errors[1] and str(folder / 'seed1' / 'test_predictions.npz') in errors[1]
+    assert 'cut short' in errors[2] and str(metrics) in errors[2]
+    md = out['table_md'].read_text()
+    assert f'effscale_compound_b0 seed 2: its files are damaged: {metrics}' in md
+    assert '1 ok, 2 failed, 0 missing' in _row_line(md, 'effscale_compound_b0')
 
 
 def test_no_verdict_without_compound_runs(tmp_path):
@@ -126,19 +155,13 @@ def test_no_verdict_without_compound_runs(tmp_path):
     runs, profiles = _study(tmp_path, top1)
     profiles.append(_write_profile(tmp_path, 'effscale_compound_b0'))
     out = build_report(runs, profiles, [], tmp_path / 'out', EXPECTED)
-    assert out['verdict'].startswith('No verdict: no compound variant has a finished run')
+    assert out['verdict'].startswith('No verdict: no compound variant has a usable run')
     assert '— (n=0)' in _row_line(out['table_md'].read_text(), 'effscale_compound_b0')
     assert '0 ok, 0 failed, 3 missing' in _row_line(out['table_md'].read_text(), 'effscale_compound_b0')
 
 
-def test_verdict_prefers_the_single_axis_row_at_matched_compute(tmp_path):
-    """With a FLOP-matched single-axis variant, the compound row is judged against it, not a cheaper row that is
-    better on validation."""
-    top1 = dict(TOP1, effscale_width_b0=[90.0, 91.0, 92.0], effscale_width_matched=[84.0, 85.0, 86.0])
-    out = _build(tmp_path, top1=top1, gmacs={'effscale_width_b0': 0.9})
-    c, = out['comparisons']
-    # compound 87.00 vs the matched models: depth (val 85.0) and width_matched (val 86.0), not the unmatched width
-    assert c['comparator']['variant'] == 'effscale_width_matched' and c['delta'] == 2.0 and c['matched']
-    line = next(s for s in out['verdict'].splitlines() if s.startswith('- **effscale_compound_b0**'))
-    assert 'vs **effscale_width_matched** (highest validation top-1 among single-axis rows at its compute' in line
-    assert 'Compute is matched' in line
+def test_the_per_row_interval_uses_the_pooled_variance(report):
+    _, md = report
+    half = stats.t.ppf(0.975, POOLED_DF) * POOLED_SD / math.sqrt(3)
+    assert f'87.00 [{87 - half:.2f}, {87 + half:.2f}] (n=3)' in _row_line(md, 'effscale_compound_b0')
+    assert N_IMAGES == 400 and np.isfinite(half)

@@ -1,8 +1,7 @@
-"""A tiny real study through the real Snakemake CLI: digits, 3 seeds, learning rates chosen on validation, and a
-verdict with intervals, Holm-adjusted p-values and a comparator chosen on validation, never on test."""
+"""Tiny real studies through the real Snakemake CLI on digits: the verdict (3 seeds, single-axis models FLOP-matched to
+the compound one, the budget check) and the learning-rate sweep (2 seeds per rate, the choice on validation)."""
 import json
 import re
-import statistics
 from pathlib import Path
 
 import pytest
@@ -11,54 +10,77 @@ from conftest import job_counts, snakemake
 
 pytestmark = pytest.mark.slow  # starts processes or runs Snakemake: `make test`, not `make test-fast`
 
-SINGLE_AXIS = ['effscale_width_b0', 'effscale_resolution_b0']
-STUDY = dict(dataset='digits', variants=['effscale_b0', *SINGLE_AXIS, 'effscale_compound_b0'], seeds=[0, 1, 2],
-             epochs=2, recipe='fast', batch_size=64, device='cpu', base_resolution=32, max_train_samples=192,
-             max_eval_samples=96, hflip=False, threads=2, deterministic=True,
-             lr_sweep={'rates': [0.002, 0.008], 'epochs': 1})
+COMMON = dict(dataset='digits', recipe='fast', batch_size=64, device='cpu', base_resolution=32, max_train_samples=128,
+              max_eval_samples=96, hflip=False, threads=1, deterministic=True)
+STUDY = dict(COMMON, variants=['effscale_b0', 'effscale_width_b0', 'effscale_compound_b0'], seeds=[0, 1, 2], epochs=1,
+             flop_match={'target': 'effscale_compound_b0', 'axes': ['depth', 'width']}, equivalence_margin=0.75,
+             budget_check=2)
+MATCHED = ['effscale_depth_matched', 'effscale_width_matched']
+SWEEP = dict(COMMON, variants=['effscale_b0'], seeds=[0], epochs=3,
+             lr_sweep={'rates': [0.002, 0.004, 0.008], 'seeds': [0, 1], 'epochs': 1})
 
 
 @pytest.fixture(scope='module')
 def study(tmp_path_factory):
     workdir = tmp_path_factory.mktemp('study3')
     dry = snakemake(workdir, '-n', config=STUDY)
-    assert job_counts(dry.stdout) == {'prepare': 1, 'sweep_train': 8, 'choose_lr': 4, 'train': 12, 'profile': 4,
-                                      'cam': 4, 'report': 1, 'all': 1}
+    assert job_counts(dry.stdout) == {'prepare': 1, 'train': 15, 'budget_train': 9, 'profile': 5, 'cam': 5,
+                                      'report': 1, 'all': 1}
     snakemake(workdir, config=STUDY)
     return workdir
 
 
-def _finals(workdir, variant):
-    return [json.loads(p.read_text()) for p in sorted(Path(workdir).glob(f'results/runs/digits/{variant}/seed*/final.json'))]
+def _cells(line):
+    return [c.strip() for c in line.strip('|').split('|')]
 
 
-def test_every_run_trains_at_the_rate_chosen_on_validation(study):
-    for variant in STUDY['variants']:
-        chosen = json.loads((study / f'results/sweep/digits/{variant}/chosen.json').read_text())
-        assert chosen['lr'] in STUDY['lr_sweep']['rates'] and len(chosen['candidates']) == 2
-        best = max(c['final_val_top1'] for c in chosen['candidates'])
-        assert chosen['lr'] == min(c['lr'] for c in chosen['candidates'] if c['final_val_top1'] == best)
-        finals = _finals(study, variant)
-        assert len(finals) == 3 and {f['lr'] for f in finals} == {chosen['lr']}
-        assert {f['lr_source'] for f in finals} == {'lr_sweep'}
-
-
-def test_verdict_has_intervals_p_values_and_a_comparator_chosen_on_validation(study):
+def test_the_verdict_tests_every_matched_axis_with_the_pooled_df(study):
     text = (study / 'reports' / 'table1.md').read_text()
-    val = {v: statistics.mean(f['final_val_top1'] for f in _finals(study, v)) for v in SINGLE_AXIS}
-    comparator = max(SINGLE_AXIS, key=lambda v: val[v])
-    row = next(line for line in text.splitlines() if line.startswith('| 1 | effscale_compound_b0 |'))
-    cells = [c.strip() for c in row.strip('|').split('|')]
-    assert cells[2].startswith(comparator)  # the best single-axis row by validation, whatever test says
-    assert re.match(r'\[[-+]\d+\.\d+, [-+]\d+\.\d+\]', cells[5])  # Welch 95% CI
-    assert re.match(r'\d', cells[6]) and re.match(r'\d', cells[7])  # p and Holm-adjusted p
-    assert re.match(r'\[[-+]\d+\.\d+, [-+]\d+\.\d+\]', cells[8])  # paired bootstrap CI over images and seeds
-    assert re.match(r'\d+\.\d+ \(3 vs 3\)', cells[9])  # minimum detectable effect at n = 3
-    assert re.search(r'compound (better|worse)|no detectable difference', cells[10])
+    rows = [_cells(line) for line in text.splitlines() if re.match(r'\| \d+ \| effscale_compound_b0 \|', line)]
+    assert [r[2].split()[0] for r in rows] == MATCHED  # one line per matched axis, no other
+    for r in rows:
+        assert re.match(r'[-+]\d+\.\d+ \[[-+]\d+\.\d+, [-+]\d+\.\d+\]', r[4])  # Δ with its 95% interval
+        assert re.match(r'[-+]\d+\.\d+ \(10\)', r[5])  # t with the pooled df: 15 runs of 5 arms
+        assert re.match(r'\[[-+]\d+\.\d+, [-+]\d+\.\d+\]', r[8])  # TOST's 90% interval
+    words = rows[0][9]
+    assert re.match(r'(better|worse|equivalent within ±0\.75|inconclusive \(MDE \d+\.\d\d\))', words)
+    assert 'df = runs − arms = 10' in text and 'intersection–union' in text and '±0.75' in text
 
 
-def test_table_reports_convergence_and_geometry(study):
+def test_unmatched_rows_get_no_verdict_words(study):
     text = (study / 'reports' / 'table1.md').read_text()
+    verdict = next(line for line in text.splitlines() if line.startswith('- **effscale_compound_b0**'))
+    described = verdict.split('Described only')[1]
+    assert 'effscale_width_b0' in described
+    for word in ('better', 'worse', 'equivalent', 'inconclusive'):
+        assert word not in described
+
+
+def test_upsampled_digits_withhold_the_resolution_verdict_and_say_why(study):
+    text = (study / 'reports' / 'table1.md').read_text()
+    assert 'withheld: effscale_compound_b0 scales resolution to 40 px from 8 px images' in text
     b0 = next(line for line in text.splitlines() if line.startswith('| effscale_b0 |'))
-    assert '1×1' in b0 and 'too short to judge' in b0 and '(n=3)' in b0
-    assert 'effscale_b0 at 32 px ends on a 1×1 feature map, below 2×2' in text
+    assert '32 px (upsampled from 8 px)' in b0
+
+
+def test_the_budget_check_trains_the_compound_row_and_its_matched_axes_longer(study):
+    for variant in ['effscale_compound_b0', *MATCHED]:
+        finals = [json.loads(p.read_text()) for p in sorted(study.glob(f'results/budget/digits/{variant}/seed*/'
+                                                                       f'final.json'))]
+        assert [f['epochs'] for f in finals] == [2, 2, 2]
+    assert '## Budget check' in (study / 'reports' / 'table1.md').read_text()
+
+
+def test_the_sweep_chooses_on_two_seeds_per_rate_and_the_report_shows_the_neighbours(tmp_path):
+    dry = snakemake(tmp_path, '-n', config=SWEEP)
+    assert job_counts(dry.stdout)['sweep_train'] == 6 and job_counts(dry.stdout)['choose_lr'] == 1
+    snakemake(tmp_path, config=SWEEP)
+    chosen = json.loads((tmp_path / 'results/sweep/digits/effscale_b0/chosen.json').read_text())
+    assert [r['lr'] for r in chosen['rates']] == SWEEP['lr_sweep']['rates'] and chosen['seeds'] == [0, 1]
+    assert all(r['n'] == 2 for r in chosen['rates'])
+    best = max(chosen['rates'], key=lambda r: (r['mean'], -r['lr']))
+    assert chosen['lr'] == best['lr'] and (chosen['edge'] is not None) == (best['lr'] in (0.002, 0.008))
+    final = json.loads(Path(tmp_path / 'results/runs/digits/effscale_b0/seed0/final.json').read_text())
+    assert final['lr'] == chosen['lr'] and final['lr_source'] == 'lr_sweep'
+    text = (tmp_path / 'reports' / 'table1.md').read_text()
+    assert '## Learning rates chosen on validation' in text and f'| effscale_b0 | {chosen["lr"]:g} |' in text

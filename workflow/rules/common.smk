@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 
 from effscale_timm.config import (
     ConfigError,
+    budget_variants,
     check_config,
     dataset_shape,
     resolve_variants,
@@ -28,6 +29,7 @@ from effscale_timm.search.family import (
     strategy_member,
 )
 from effscale_timm.search.grid import is_candidate
+from effscale_timm.train.lr_sweep import default_rates
 from effscale_timm.train.options import config_to_args
 
 try:
@@ -154,11 +156,11 @@ def _args_text(args):
     return " ".join(shlex.quote(str(a)) for a in args)
 
 
-def train_args(wildcards, input):
-    """`effscale train` arguments of a run: its seed, the config's training keys (RunConfig's fields), the variant's
-    multipliers, and the chosen learning rate's file when the config sweeps rates. search.epochs applies to the
-    search's candidates only."""
-    study = config
+def train_args(wildcards, input, epochs=None):
+    """`effscale train` arguments of a run: its seed, the config's training keys (RunConfig's fields, ``epochs``
+    overriding the study's), the variant's multipliers, and the chosen learning rate's file when the config sweeps
+    rates. search.epochs applies to the search's candidates only."""
+    study = dict(config, epochs=epochs or config["epochs"])
     if SEARCH and SEARCH.get("epochs") and is_candidate(wildcards.variant):
         study = dict(config, epochs=SEARCH["epochs"])
     args = ["--seed", wildcards.seed] + config_to_args(
@@ -167,7 +169,21 @@ def train_args(wildcards, input):
     return _args_text(args + (["--lr-from", input.lr] if input.lr else []))
 
 
+BUDGET = config.get("budget_check")
+BUDGET_VARIANTS = budget_variants(config) if BUDGET else []
+
+
+def budget_args(wildcards, input):
+    """`effscale train` arguments of a budget-check run: a study run's, at budget_check times the epochs."""
+    return train_args(wildcards, input, epochs=BUDGET * config["epochs"])
+
+
 LR_SWEEP = config.get("lr_sweep")
+SWEEP_RATES = (
+    (LR_SWEEP.get("rates") or default_rates(config["recipe"], config["batch_size"]))
+    if LR_SWEEP
+    else []
+)
 
 
 def lr_text(lr):
@@ -177,8 +193,9 @@ def lr_text(lr):
 
 def sweep_finals(variant):
     return [
-        f"results/sweep/{DATASET}/{variant}/lr{lr_text(lr)}/final.json"
-        for lr in LR_SWEEP["rates"]
+        f"results/sweep/{DATASET}/{variant}/lr{lr_text(lr)}/seed{seed}/final.json"
+        for lr in SWEEP_RATES
+        for seed in LR_SWEEP["seeds"]
     ]
 
 
@@ -190,10 +207,10 @@ def chosen_lr(wildcards):
 
 
 def sweep_args(wildcards):
-    """`effscale train` arguments of a sweep run: the sweep's seed and rate, the study's training keys with
+    """`effscale train` arguments of a sweep run: its seed and rate, the study's training keys with
     lr_sweep.epochs epochs, and the variant's multipliers."""
     short = dict(config, epochs=LR_SWEEP["epochs"])
-    args = ["--seed", LR_SWEEP.get("seed", SEEDS[0]), "--lr", wildcards.lr]
+    args = ["--seed", wildcards.seed, "--lr", wildcards.lr]
     return _args_text(args + config_to_args(short, spec_of(wildcards.variant)))
 
 
@@ -211,6 +228,14 @@ RUN_METRICS = [f"{run_dir(v, s)}/metrics.csv" for v in VARIANTS for s in SEEDS]
 RUN_PREDICTIONS = [
     f"{run_dir(v, s)}/test_predictions.npz" for v in VARIANTS for s in SEEDS
 ]
+BUDGET_FINALS = [
+    f"results/budget/{DATASET}/{v}/seed{s}/final.json"
+    for v in BUDGET_VARIANTS
+    for s in SEEDS
+]
+LR_CHOICES = (
+    [f"results/sweep/{DATASET}/{v}/chosen.json" for v in VARIANTS] if LR_SWEEP else []
+)
 PROFILES = [f"results/profile/{DATASET}/{v}.json" for v in VARIANTS]
 CAMS = [f"results/cam/{DATASET}/{v}.npz" for v in VARIANTS]
 REPORT_OUTPUTS = (

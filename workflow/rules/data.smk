@@ -12,8 +12,13 @@ rule prepare:
         root=lambda w: (
             f"--root {config['dataset_root']}" if config.get("dataset_root") else ""
         ),
+        release=lambda w: (
+            f"--release {config['imagenette_release']}"
+            if w.dataset == "imagenette"
+            else ""
+        ),
         val=config.get("val_fraction", 0.1),
         size=lambda w: largest_input(),
     shell:
-        "effscale prepare --dataset {wildcards.dataset} --out {output.npz} {params.root} "
+        "effscale prepare --dataset {wildcards.dataset} --out {output.npz} {params.root} {params.release} "
         "--image-size {params.size} --val-fraction {params.val} 2> {log}"

@@ -5,6 +5,8 @@ rule report:
         predictions=RUN_PREDICTIONS,
         profiles=PROFILES,
         cams=CAMS,
+        budget=BUDGET_FINALS,  # the budget check's runs (config budget_check)
+        lr_choices=LR_CHOICES,  # the learning rates chosen on validation (config lr_sweep)
     output:
         table=report(
             "reports/table1.md", category="Table 1", caption="../report/table1.rst"
@@ -25,6 +27,13 @@ rule report:
         "../../envs/report.yaml"
     params:
         expected=" ".join(f"{v}:{s}" for v in VARIANTS for s in SEEDS),
+        margin=config["equivalence_margin"],
+        budget=lambda w, input: (
+            f"--budget-factor {BUDGET} --budget-runs {' '.join(input.budget)}"
+            if BUDGET
+            else ""
+        ),
     shell:
         "effscale report --runs {input.runs} --profiles {input.profiles} --cams {input.cams} "
-        "--expected {params.expected} --out-dir reports 2> {log}"
+        "--expected {params.expected} --equivalence-margin {params.margin} {params.budget} "
+        "--lr-choices {input.lr_choices} --out-dir reports 2> {log}"

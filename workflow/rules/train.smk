@@ -28,3 +28,19 @@ rule train:
     shell:
         "effscale train --variant {wildcards.variant} --data {input.data} --out-dir {params.out_dir} "
         "--threads {threads} {params.args} 2> {log}"
+
+
+# The budget check (config `budget_check`): the compound rows and their matched axes trained again at budget_check
+# times the epochs, with the same seeds and learning rates; the report says whether each verdict holds there.
+use rule train as budget_train with:
+    output:
+        final="results/budget/{dataset}/{variant}/seed{seed}/final.json",
+        metrics="results/budget/{dataset}/{variant}/seed{seed}/metrics.csv",
+        model="results/budget/{dataset}/{variant}/seed{seed}/model.pt",
+        predictions="results/budget/{dataset}/{variant}/seed{seed}/test_predictions.npz",
+    log:
+        "logs/budget/{dataset}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/budget/{dataset}/{variant}/seed{seed}.tsv"
+    params:
+        args=budget_args,
