@@ -294,6 +294,7 @@ def _result(run: _Run, status: str, error) -> Tuple[RunRecord, Dict[str, np.ndar
     if status == 'ok':
         test = evaluate(state.eval_model, run.splits.test, run.autocast, keep_predictions=True)
         record.test_top1, record.test_samples = round(test['top1'], 3), run.splits.test.num_samples
+        record.test_loss = round(test['loss'], 5)
         predictions = {'pred': test['pred'], 'label': test['label']}
         _logger.info('%s seed %d: test top-1 %.2f%% on %d images, best val %.2f%%, %.0f s', cfg.variant, cfg.seed,
                      record.test_top1, record.test_samples, state.best_val, state.wall_s)
