@@ -46,8 +46,8 @@ def _is_main_rank() -> bool:
 
 class Progress:
     """What a user watching a run sees of an epoch: a tqdm bar on a terminal; otherwise (under Snakemake, where
-    stderr goes to the job's log file) one INFO line at every read of the sums, every ``log_interval`` updates, as
-    timm's ``train.py`` logs: updates done, images per second, learning rate, the epoch's running loss and the
+    stderr goes to the job's log file) one INFO line at every read of the sums (the first update, then every
+    ``log_interval`` updates), as timm's ``train.py`` logs: updates done, images per second, learning rate, the epoch's running loss and the
     epoch's ETA. Each read also goes to the tracker (:mod:`effscale_timm.train.tracker`). Only rank 0 logs.
     Nothing here waits for the device: the numbers are those of the read the loop makes anyway."""
 
@@ -170,8 +170,8 @@ def _sync(device: torch.device) -> None:
 def train_one_epoch(state: TrainingState, batches: Iterable, step: Step, desc: str, log_interval: int = 50,
                     tracker: Optional[Tracker] = None) -> Dict[str, float]:
     """One pass over ``batches``: update, scheduler and EMA per batch; the sums are read (and checked for a NaN)
-    every ``log_interval`` updates, where the progress is shown (:class:`Progress`, to ``tracker`` too), and at the
-    end.
+    after the first update (which is waited for anyway) and every ``log_interval`` updates, where the progress is
+    shown (:class:`Progress`, to ``tracker`` too), and at the end.
 
     Returns:
         ``{'loss', 'top1', 'seen', 'seconds', 'first_step_s'}`` of the epoch (``first_step_s``: the first update,
@@ -199,7 +199,7 @@ def train_one_epoch(state: TrainingState, batches: Iterable, step: Step, desc: s
                 _sync(loss_sum.device)
                 first_step_s = time.perf_counter() - t0
             read = None
-            if (i + 1) % log_interval == 0:
+            if i == 0 or (i + 1) % log_interval == 0:  # the first update was waited for just above
                 loss, top1, seen = sums.read(f'by update {num_updates} (epoch {state.epoch + 1})')
                 read = dict(loss=loss, top1=top1, seen=seen, lr=state.optimizer.param_groups[0]['lr'],
                             step=num_updates)

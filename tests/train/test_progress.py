@@ -31,14 +31,15 @@ def _scalars(run_dir):
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()['scalars']}
 
 
-def test_a_progress_line_every_log_interval_updates(digits_npz, tmp_path, caplog):
+def test_a_progress_line_after_the_first_update_and_every_log_interval(digits_npz, tmp_path, caplog):
     caplog.set_level('INFO', logger='effscale_timm')
     train_run(_config(digits_npz, tmp_path, log_interval=2))
     lines = [r.getMessage() for r in caplog.records if r.name == 'effscale_timm.train.loop']
-    assert [LINE.match(line).groups() for line in lines] == [('1', '2'), ('1', '4'), ('2', '2'), ('2', '4')], lines
+    assert [LINE.match(line).groups() for line in lines] == [('1', '1'), ('1', '2'), ('1', '4'), ('2', '1'),
+                                                              ('2', '2'), ('2', '4')], lines
     messages = [r.getMessage() for r in caplog.records]
-    assert messages.index(lines[1]) < next(i for i, m in enumerate(messages) if 'epoch 1/2: train loss' in m) \
-        < messages.index(lines[2])  # between the epochs' lines
+    assert messages.index(lines[2]) < next(i for i, m in enumerate(messages) if 'epoch 1/2: train loss' in m) \
+        < messages.index(lines[3])  # between the epochs' lines
     assert not (tmp_path / 'run' / TENSORBOARD_DIR).exists()  # no tracker unless asked
 
 
