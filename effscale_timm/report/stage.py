@@ -10,7 +10,8 @@ activation maps. The seed study's Table 1 repeated the comparison on CIFAR-10 (i
 :func:`build_report` reads the runs' records (:mod:`effscale_timm.files.run_record`) with the metrics and
 predictions files beside each, the variants' profile JSONs and the CAM files, and writes ``table1.md``,
 ``accuracy_vs_flops.png`` and ``cams.png``, the tidy tables ``runs.csv`` and ``epochs.csv``
-(:mod:`~effscale_timm.report.tidy`) and ``training_curves.png`` (:mod:`~effscale_timm.report.curves`). The rules, each stated in the report itself:
+(:mod:`~effscale_timm.report.tidy`) and ``training_curves.png`` (:mod:`~effscale_timm.report.curves`). The rules,
+each stated in the report itself:
 
 - Comparisons and words: :mod:`effscale_timm.decision` (every compound row against every single-axis row at its
   compute; pooled seed variance; intersection-union "better", Holm "worse", TOST "equivalent", else

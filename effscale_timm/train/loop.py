@@ -47,9 +47,10 @@ def _is_main_rank() -> bool:
 class Progress:
     """What a user watching a run sees of an epoch: a tqdm bar on a terminal; otherwise (under Snakemake, where
     stderr goes to the job's log file) one INFO line at every read of the sums (the first update, then every
-    ``log_interval`` updates), as timm's ``train.py`` logs: updates done, images per second, learning rate, the epoch's running loss and the
-    epoch's ETA. Each read also goes to the tracker (:mod:`effscale_timm.train.tracker`). Only rank 0 logs.
-    Nothing here waits for the device: the numbers are those of the read the loop makes anyway."""
+    ``log_interval`` updates), as timm's ``train.py`` logs: updates done, images per second, learning rate, the
+    epoch's running loss and the epoch's ETA. Each read also goes to the tracker
+    (:mod:`effscale_timm.train.tracker`). Only rank 0 logs. Nothing here waits for the device: the numbers are those
+    of the read the loop makes anyway."""
 
     def __init__(self, total: int, desc: str, tracker: Optional[Tracker] = None):
         self.total, self.desc, self.tracker = total, desc, tracker or Tracker()

@@ -19,8 +19,8 @@ def rng_state(generator: torch.Generator) -> Dict[str, Any]:
     """The state of every random number generator a run draws from, as tensors and plain Python values (NumPy's
     key as a list), so that ``torch.load`` with ``weights_only=True`` opens the checkpoint that holds it."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {'torch': torch.get_rng_state(), 'numpy': (str(name), keys.tolist(), int(pos), int(has_gauss), float(gauss)),
-             'python': random.getstate(), 'generator': generator.get_state()}
+    state = {'torch': torch.get_rng_state(), 'python': random.getstate(), 'generator': generator.get_state(),
+             'numpy': (str(name), keys.tolist(), int(pos), int(has_gauss), float(gauss))}
     if torch.cuda.is_available():
         state['cuda'] = torch.cuda.get_rng_state_all()
     return state

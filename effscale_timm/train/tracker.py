@@ -2,14 +2,15 @@
 
 ``tracker: tensorboard`` writes, with ``torch.utils.tensorboard.SummaryWriter``, to ``<run dir>/tensorboard/``:
 
-- at every read of the training sums (every ``log_interval`` updates): ``train/loss`` and ``train/top1`` (the
+- at every read of the training sums (the first update, then every ``log_interval``): ``train/loss``, ``train/top1`` (the
   epoch's running means so far), ``train/lr`` and ``train/img_per_s``;
 - at the end of every epoch: ``epoch/train_loss``, ``epoch/train_top1``, ``epoch/val_loss``, ``epoch/val_top1``,
   ``epoch/lr``, ``epoch/img_per_s``, ``epoch/epoch_s`` and ``epoch/epoch`` (the epoch number).
 
 Every scalar's step is the number of optimizer updates done, one x-axis for both. A resumed run opens the writer
 with ``purge_step`` just past the updates its checkpoint holds, so TensorBoard drops what a killed process logged
-after its last checkpoint. Without a tracker (the default) nothing is written. Only the process that writes results (rank 0) tracks.
+after its last checkpoint. Without a tracker (the default) nothing is written. Only the process that writes results
+(rank 0) tracks.
 """
 from __future__ import annotations
 
