@@ -2,8 +2,8 @@
 
 ``tracker: tensorboard`` writes, with ``torch.utils.tensorboard.SummaryWriter``, to ``<run dir>/tensorboard/``:
 
-- at every read of the training sums (the first update, then every ``log_interval``): ``train/loss``, ``train/top1`` (the
-  epoch's running means so far), ``train/lr`` and ``train/img_per_s``;
+- at every read of the training sums (the first update, then every ``log_interval``): ``train/loss``,
+  ``train/top1`` (the epoch's running means so far), ``train/lr`` and ``train/img_per_s``;
 - at the end of every epoch: ``epoch/train_loss``, ``epoch/train_top1``, ``epoch/val_loss``, ``epoch/val_top1``,
   ``epoch/lr``, ``epoch/img_per_s``, ``epoch/epoch_s`` and ``epoch/epoch`` (the epoch number).
 
