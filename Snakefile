@@ -18,6 +18,9 @@ os.environ.update(EFFSCALE_ROOT=os.path.abspath(workflow.basedir))
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 
@@ -37,6 +40,7 @@ include: "workflow/rules/profile.smk"
 include: "workflow/rules/cam.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/search.smk"
+include: "workflow/rules/export.smk"  # on demand: exports/{dataset}/{variant}/seed{seed}
 
 
 rule all:

@@ -2,7 +2,8 @@
 
 Stages: ``prepare`` (dataset -> prepared .npz), ``train`` (one variant x seed), ``profile`` (MACs, params,
 latency), ``cam`` (Grad-CAM of a trained model), ``report`` (table1.md and figures), ``choose-lr``, ``search``
-(the coefficient search: ``grid``, ``match``, ``choose``, ``report``). Each Snakemake rule calls one
+(the coefficient search: ``grid``, ``match``, ``choose``, ``report``), ``export`` (a trained model for timm and the
+Hub). Each Snakemake rule calls one
 of them; a user can run them by hand with the same arguments (``effscale <stage> --help``).
 """
 from __future__ import annotations
@@ -63,6 +64,8 @@ STAGES = {
                   lambda: _module_stage('train.lr_sweep')),
     'search': ('the paper\'s coefficient search: grid, match, choose, report (config `search`)',
                lambda: _module_stage('search.cli')),
+    'export': ('a finished run\'s model as a folder timm loads natively (model.safetensors, config.json), '
+               'optionally pushed to the Hugging Face Hub', lambda: _module_stage('export')),
 }
 
 

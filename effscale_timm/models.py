@@ -129,15 +129,18 @@ def _build(
     px = spec.input_size(base_resolution)
     in_chans = kwargs.get('in_chans', 3)
     user = dict(pretrained_cfg_overlay or {})
+    given = _given_cfg(variant, spec, pretrained_cfg)
     pool_size = (math.ceil(px / 32),) * 2
-    # While building, timm reads the cfg as the weights' source, as for its own models: 3 channels and the cfg's
-    # num_classes, so pretrained=True adapts the stem to in_chans and drops a classifier of another size.
-    source = {'input_size': (3, px, px), 'pool_size': pool_size, **user}
+    # While building, timm reads the cfg as the weights' source, as for its own models: the cfg's channels (3 for
+    # the registry's) and num_classes, so pretrained=True adapts the stem to in_chans and drops a classifier of
+    # another size. An exported folder's cfg (local-dir:, hf-hub:) describes its own weights.
+    source_chans = (given or {}).get('input_size', (3,))[0]
+    source = {'input_size': (source_chans, px, px), 'pool_size': pool_size, **user}
     round_chs_fn = partial(round_channels, multiplier=spec.width, divisor=channel_divisor)
     kwargs.setdefault('drop_rate', spec.dropout)
     model = _create_effnet(
         variant, pretrained,
-        pretrained_cfg=pretrained_cfg or default_cfgs.get(variant) or _cfg(spec),
+        pretrained_cfg=given or pretrained_cfg or default_cfgs.get(variant) or _cfg(spec),
         pretrained_cfg_overlay=source,
         block_args=decode_arch_def(B0_ARCH_DEF, spec.depth, group_size=group_size),
         num_features=round_chs_fn(B0_HEAD_CHANNELS),
@@ -148,11 +151,32 @@ def _build(
         **kwargs,
     )
     own = {'input_size': (in_chans, px, px), 'pool_size': pool_size}
-    if in_chans != 3:
+    if in_chans != 3 and not (given and 'mean' in given):
         own.update(mean=(0.5,) * in_chans, std=(0.5,) * in_chans)
     model.pretrained_cfg.update({k: v for k, v in own.items() if k not in user}, scaling=dict(
-        depth=spec.depth, width=spec.width, resolution=spec.resolution, base_resolution=base_resolution))
+        depth=spec.depth, width=spec.width, resolution=spec.resolution, dropout=spec.dropout,
+        base_resolution=base_resolution))
     return model
+
+
+def _given_cfg(variant: str, spec: VariantSpec, pretrained_cfg) -> Optional[Dict[str, Any]]:
+    """A pretrained_cfg dict given to the builder (an exported folder's, read by ``timm.create_model('local-dir:...')``
+    or ``'hf-hub:...'``) without its ``scaling``, which timm's ``PretrainedCfg`` does not know; None for anything
+    else (a tag, a ``PretrainedCfg``, nothing).
+
+    Raises:
+        ValueError: the cfg's multipliers are not those of ``variant`` here (weights of another network).
+    """
+    if not isinstance(pretrained_cfg, dict):
+        return None
+    given = dict(pretrained_cfg)
+    scaling = given.pop('scaling', None) or {}
+    mine = {'depth': spec.depth, 'width': spec.width, 'resolution': spec.resolution}
+    theirs = {k: scaling[k] for k in mine if k in scaling}
+    if any(not math.isclose(float(v), mine[k]) for k, v in theirs.items()):
+        raise ValueError(f'the weights\' config was made for {variant} with multipliers {theirs}, but {variant} is '
+                         f'registered here as {mine}; register it under another name')
+    return given
 
 
 def scaled_efficientnet(

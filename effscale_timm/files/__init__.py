@@ -7,6 +7,7 @@ reader turns any damage into one line naming the file (:class:`~effscale_timm.fi
 | a run's ``metrics.csv`` (one row per epoch) | :mod:`~effscale_timm.files.metrics` |
 | a run's ``test_predictions.npz`` | :mod:`~effscale_timm.files.predictions` |
 | a trained ``model.pt`` | :mod:`~effscale_timm.files.model_file` |
+| a trained model's ``hub/`` folder (``model.safetensors``, ``config.json``) | :mod:`~effscale_timm.files.hub_folder` |
 | a variant's Grad-CAM ``.npz`` | :mod:`~effscale_timm.files.cam_file` |
 | a figure's ``.png`` | :mod:`~effscale_timm.files.figure` |
 

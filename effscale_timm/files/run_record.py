@@ -33,6 +33,7 @@ class RunRecord:
     error: Optional[str] = None
     dataset: Optional[str] = None
     test_top1: Optional[float] = None
+    test_loss: Optional[float] = None
     test_samples: Optional[int] = None
     best_val_top1: Optional[float] = None
     final_val_top1: Optional[float] = None

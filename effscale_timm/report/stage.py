@@ -9,7 +9,9 @@ activation maps. The seed study's Table 1 repeated the comparison on CIFAR-10 (i
 
 :func:`build_report` reads the runs' records (:mod:`effscale_timm.files.run_record`) with the metrics and
 predictions files beside each, the variants' profile JSONs and the CAM files, and writes ``table1.md``,
-``accuracy_vs_flops.png`` and ``cams.png``. The rules, each stated in the report itself:
+``accuracy_vs_flops.png`` and ``cams.png``, the tidy tables ``runs.csv`` and ``epochs.csv``
+(:mod:`~effscale_timm.report.tidy`) and ``training_curves.png`` (:mod:`~effscale_timm.report.curves`). The rules,
+each stated in the report itself:
 
 - Comparisons and words: :mod:`effscale_timm.decision` (every compound row against every single-axis row at its
   compute; pooled seed variance; intersection-union "better", Holm "worse", TOST "equivalent", else
@@ -36,11 +38,13 @@ from ..files.profile_file import read_profile
 from ..files.run_record import FINAL, read_study_run
 from ..train.lr_sweep import read_choice
 from .compare import attach_references, compare
+from .curves import plot_training_curves
 from .figures import cam_grid, plot_accuracy_vs_flops
 from .markdown import (budget_markdown, comparison_markdown, failures_markdown, hardware_markdown, lr_markdown,
                        noise_sentence, references_markdown, smoke_markdown, time_sentence, verdict)
 from .runs import load_runs, summarize
 from .tables import geometry_table, geometry_warnings, legend_markdown, results_table
+from .tidy import write_run_tables
 
 __all__ = ['build_report', 'parse_expected', 'add_arguments', 'run_cli']
 
@@ -60,7 +64,8 @@ def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.Pa
                  expected_runs: Optional[Sequence[Tuple[str, int]]] = None, margin: float = EQUIVALENCE_MARGIN,
                  budget_jsons: Sequence[os.PathLike] = (), budget_factor: Optional[int] = None,
                  lr_choices: Sequence[os.PathLike] = ()) -> Dict[str, Any]:
-    """Write ``table1.md``, ``accuracy_vs_flops.png`` and ``cams.png`` (when CAM files are given) to ``out_dir``.
+    """Write ``table1.md``, ``accuracy_vs_flops.png``, ``cams.png`` (when CAM files are given),
+    ``training_curves.png``, ``runs.csv`` and ``epochs.csv`` to ``out_dir``.
 
     Args:
         run_jsons: the runs' record paths (their metrics and predictions files are read from the same folder); a
@@ -75,14 +80,17 @@ def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.Pa
         lr_choices: the learning-rate sweep's choice files (``effscale choose-lr``).
 
     Returns:
-        ``{'rows', 'comparisons', 'verdict', 'table_md', 'figure', 'cams'}`` (cams is None when skipped).
+        ``{'rows', 'comparisons', 'verdict', 'table_md', 'figure', 'cams', 'curves', 'runs_csv', 'epochs_csv'}``
+        (cams is None when skipped).
     """
     out_dir = Path(out_dir)
     runs = load_runs(run_jsons, expected_runs)
-    rows = summarize(runs, [read_profile(p) for p in profile_jsons])
+    profiles = [read_profile(p) for p in profile_jsons]
+    rows = summarize(runs, profiles)
     unmatched = attach_references(rows)
     comparisons = compare(rows, margin, budget_results(budget_jsons), budget_factor)
     dataset = next((r.dataset for r in runs if r.dataset), None) or 'unknown dataset'
+    tidy = tidy_outputs(runs, profiles, out_dir, dataset)
     figure = plot_accuracy_vs_flops(rows, out_dir / 'accuracy_vs_flops.png',
                                     f'{dataset}: accuracy vs compute by scaling axis (Tan & Le, Figure 8)')
     cams = cam_grid(cam_npzs, out_dir / 'cams.png') if cam_npzs else None
@@ -101,11 +109,25 @@ def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.Pa
         '## Reference studies', '', references_markdown(rows, unmatched),
         '## Figures', '', '![Test top-1 against compute in three currencies](accuracy_vs_flops.png)', '',
         '![Grad-CAM of the predicted class per variant](cams.png)\n' if cams else
-        'Grad-CAM grid skipped: no CAM files were given.\n',
+        'Grad-CAM grid skipped: no CAM files were given.\n', TIDY_MARKDOWN,
     ])
     table_md = write_atomic(out_dir / 'table1.md', re.sub(r'\n{3,}', '\n\n', md).encode())
     return {'rows': rows, 'comparisons': comparisons, 'verdict': text, 'table_md': table_md, 'figure': figure,
-            'cams': cams}
+            'cams': cams, **tidy}
+
+
+TIDY_MARKDOWN = ('![Validation top-1 and training loss per epoch](training_curves.png)\n\n'
+                 'Every run, unrounded, failed and missing runs included: `runs.csv` (one row per variant and seed) '
+                 'and `epochs.csv` (one row per epoch of every run), for `pandas.read_csv`.\n')
+
+
+def tidy_outputs(runs, profiles, out_dir: Path, dataset: str) -> Dict[str, Path]:
+    """``runs.csv``, ``epochs.csv`` (:mod:`~effscale_timm.report.tidy`) and ``training_curves.png``
+    (:mod:`~effscale_timm.report.curves`) in ``out_dir``."""
+    _, epochs = write_run_tables(runs, out_dir / 'runs.csv', out_dir / 'epochs.csv', profiles)
+    curves = plot_training_curves(epochs, out_dir / 'training_curves.png',
+                                  f'{dataset}: training curves (mean over seeds; band: min–max)')
+    return {'runs_csv': out_dir / 'runs.csv', 'epochs_csv': out_dir / 'epochs.csv', 'curves': curves}
 
 
 def _section(title: str, body: str) -> str:
@@ -130,7 +152,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--runs', nargs='*', default=[], help=f'the runs\' records ({FINAL})')
     parser.add_argument('--profiles', nargs='*', default=[], help='profile JSONs, in table order')
     parser.add_argument('--cams', nargs='*', default=[], help='CAM files (.npz), one grid column each')
-    parser.add_argument('--out-dir', required=True, help='folder for table1.md, accuracy_vs_flops.png, cams.png')
+    parser.add_argument('--out-dir', required=True, help='folder for table1.md, accuracy_vs_flops.png, cams.png, '
+                        'training_curves.png, runs.csv and epochs.csv')
     parser.add_argument('--expected', nargs='*', default=None, metavar='VARIANT:SEED',
                         help=f'runs the study should have; those without a {FINAL} are reported missing')
     parser.add_argument('--equivalence-margin', type=float, default=EQUIVALENCE_MARGIN,

@@ -8,7 +8,8 @@ folder read by a DataLoader. channels_last always, bf16 autocast on a GPU, fp32 
 accumulation (:mod:`effscale_timm.train.memory`).
 
 A run writes, in its output folder (:mod:`effscale_timm.files`): the epochs' metrics
-(:mod:`~effscale_timm.files.metrics`), the trained model (:mod:`~effscale_timm.files.model_file`), its record
+(:mod:`~effscale_timm.files.metrics`), the trained model (:mod:`~effscale_timm.files.model_file`, and its Hub-ready
+folder ``hub/`` that ``timm.create_model`` loads, :mod:`~effscale_timm.files.hub_folder`), its record
 (:class:`~effscale_timm.files.run_record.RunRecord`: test top-1, best and final validation top-1, final train loss and
 top-1, wall time, hardware, status) and the per-image test predictions (:mod:`~effscale_timm.files.predictions`, for
 paired comparisons). Epoch checkpoints
@@ -36,8 +37,9 @@ from timm.utils import ModelEmaV3
 
 from ..data.splits import Splits
 from ..data.training_data import open_training_data
+from ..files.hub_folder import HUB_DIR, export_model_file
 from ..files.metrics import METRICS, write_metrics
-from ..files.model_file import save_trained_model
+from ..files.model_file import MODEL_FILE, save_trained_model
 from ..files.predictions import PREDICTIONS, write_predictions
 from ..files.run_record import RunRecord, write_run
 from ..models import VariantSpec, resolve_variant
@@ -50,6 +52,7 @@ from .memory import probe_micro_batch
 from .options import RunConfig
 from .recipes import Recipe, get_recipe
 from .state import TrainingState
+from .tracker import Tracker, open_tracker
 
 _logger = logging.getLogger(__name__)
 
@@ -97,6 +100,7 @@ class _Run:
     ranks: Ranks
     compiled: bool
     compile_s: Optional[float] = None  # the first update of this process, when compiled
+    tracker: Tracker = dataclasses.field(default_factory=Tracker)  # opened once the run knows where it resumes
 
 
 def _state(cfg: RunConfig, recipe: Recipe, model: torch.nn.Module, updates_per_epoch: int,
@@ -214,7 +218,7 @@ def _one_epoch(run: _Run, t_run: float, wall_before: float) -> None:
     state, cfg = run.state, run.cfg
     t0 = time.perf_counter()
     desc = f'{cfg.variant} s{cfg.seed} epoch {state.epoch + 1}/{cfg.epochs}'
-    train = train_one_epoch(state, run.splits.train, run.step, desc, cfg.log_interval)
+    train = train_one_epoch(state, run.splits.train, run.step, desc, cfg.log_interval, run.tracker)
     average_bn([state.model] + ([state.ema] if state.ema is not None else []), run.ranks)
     if run.compiled and run.compile_s is None:
         run.compile_s = train['first_step_s']
@@ -225,9 +229,18 @@ def _one_epoch(run: _Run, t_run: float, wall_before: float) -> None:
     state.micro_batch = run.step.micro_batch
     state.rows.append(_epoch_row(run, train, val, time.perf_counter() - t0))
     state.wall_s = wall_before + time.perf_counter() - t_run
+    _track_epoch(run)
     if run.ranks.main:
         save_checkpoint(run.ckpt_dir, dict(state.state_dict(), config=dataclasses.asdict(cfg)))
         write_metrics(run.out_dir / METRICS, state.rows)
+
+
+def _track_epoch(run: _Run) -> None:
+    """The epoch's row to the tracker, at the updates done (the x-axis of its per-update scalars too)."""
+    row = run.state.rows[-1]
+    names = ('epoch', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'lr', 'img_per_s', 'epoch_s')
+    run.tracker.scalars('epoch', {k: row[k] for k in names}, run.state.epoch * len(run.splits.train))
+    run.tracker.flush()
 
 
 def _train_epochs(run: _Run) -> Dict[str, Any]:
@@ -281,6 +294,7 @@ def _result(run: _Run, status: str, error) -> Tuple[RunRecord, Dict[str, np.ndar
     if status == 'ok':
         test = evaluate(state.eval_model, run.splits.test, run.autocast, keep_predictions=True)
         record.test_top1, record.test_samples = round(test['top1'], 3), run.splits.test.num_samples
+        record.test_loss = round(test['loss'], 5)
         predictions = {'pred': test['pred'], 'label': test['label']}
         _logger.info('%s seed %d: test top-1 %.2f%% on %d images, best val %.2f%%, %.0f s', cfg.variant, cfg.seed,
                      record.test_top1, record.test_samples, state.best_val, state.wall_s)
@@ -303,20 +317,26 @@ def train_run(cfg: RunConfig) -> Optional[RunRecord]:
     try:
         run.out_dir.mkdir(parents=True, exist_ok=True)
         _fit_and_resume(run)
+        run.tracker = open_tracker(run.cfg.tracker, run.out_dir, run.state.epoch * len(run.splits.train),
+                                   run.ranks.main)
         outcome = _train_epochs(run)
         if outcome['status'] == 'stopped' or not run.ranks.main:
             return None
         return _write_results(run, outcome)
     finally:
+        run.tracker.close()
         leave()
 
 
 def _write_results(run: _Run, outcome: Dict[str, Any]) -> RunRecord:
-    """Test the run (when it finished) and write its predictions, model, metrics and, last, its record."""
+    """Test the run (when it finished) and write its predictions, model (``model.pt`` and, from it, the Hub-ready
+    folder that timm loads natively), metrics and, last, its record."""
     record, predictions = _result(run, outcome['status'], outcome['error'])
     write_predictions(run.out_dir / PREDICTIONS, predictions['pred'], predictions['label'])
-    save_trained_model(run.out_dir / 'model.pt', run.state.eval_model, run.cfg.variant, run.spec, record.status,
-                       run.cfg.base_resolution, run.splits.mean, run.splits.std, run.data.classes)
+    model_pt = save_trained_model(run.out_dir / MODEL_FILE, run.state.eval_model, run.cfg.variant, run.spec,
+                                  record.status, run.cfg.base_resolution, run.splits.mean, run.splits.std,
+                                  run.data.classes)
+    export_model_file(model_pt, run.out_dir / HUB_DIR)
     write_metrics(run.out_dir / METRICS, run.state.rows)
     write_run(run.out_dir, record)
     return record

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from .memory import accumulation_steps, is_oom
 from .state import TrainingState
+from .tracker import Tracker
 
 _logger = logging.getLogger(__name__)
 
@@ -32,21 +33,51 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the run is marked failed."""
 
 
-class Progress:
-    """A tqdm bar on a terminal; nothing otherwise (the per-epoch log line is the record)."""
+def clock(seconds: float) -> str:
+    """``h:mm:ss`` (``m:ss`` under an hour) of a duration in seconds."""
+    minutes, secs = divmod(int(round(max(seconds, 0.0))), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f'{hours}:{minutes:02d}:{secs:02d}' if hours else f'{minutes}:{secs:02d}'
 
-    def __init__(self, total: int, desc: str):
+
+def _is_main_rank() -> bool:
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+class Progress:
+    """What a user watching a run sees of an epoch: a tqdm bar on a terminal; otherwise (under Snakemake, where
+    stderr goes to the job's log file) one INFO line at every read of the sums (the first update, then every
+    ``log_interval`` updates), as timm's ``train.py`` logs: updates done, images per second, learning rate, the
+    epoch's running loss and the epoch's ETA. Each read also goes to the tracker
+    (:mod:`effscale_timm.train.tracker`). Only rank 0 logs. Nothing here waits for the device: the numbers are those
+    of the read the loop makes anyway."""
+
+    def __init__(self, total: int, desc: str, tracker: Optional[Tracker] = None):
+        self.total, self.desc, self.tracker = total, desc, tracker or Tracker()
+        self.t0 = time.perf_counter()
         self.bar = None
+        self.log = _is_main_rank()
         if sys.stderr.isatty():
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
 
-    def update(self, loss: Optional[float] = None) -> None:
-        """One more update; ``loss`` when it was read (every log interval)."""
+    def update(self, done: int, read: Optional[Dict[str, float]] = None) -> None:
+        """``done`` updates of this epoch so far; ``read``: ``{'loss', 'top1', 'seen', 'lr', 'step'}`` when the
+        sums were read at this update."""
         if self.bar is not None:
             self.bar.update(1)
-            if loss is not None:
-                self.bar.set_postfix(loss=f'{loss:.3f}', refresh=False)
+            if read is not None:
+                self.bar.set_postfix(loss=f'{read["loss"]:.3f}', refresh=False)
+        if read is None:
+            return
+        elapsed = time.perf_counter() - self.t0
+        rate = read['seen'] / elapsed if elapsed > 0 else None
+        if self.bar is None and self.log:
+            _logger.info('%s: update %d/%d (%.0f%%) | %s img/s | lr %.3g | loss %.4f | ETA %s', self.desc, done,
+                         self.total, 100.0 * done / self.total, f'{rate:.0f}' if rate else '?', read['lr'],
+                         read['loss'], clock(elapsed / done * (self.total - done)))
+        self.tracker.scalars('train', {'loss': read['loss'], 'top1': read['top1'], 'lr': read['lr'],
+                                       'img_per_s': rate}, read['step'])
 
     def close(self) -> None:
         if self.bar is not None:
@@ -137,10 +168,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_one_epoch(state: TrainingState, batches: Iterable, step: Step, desc: str,
-                    log_interval: int = 50) -> Dict[str, float]:
+def train_one_epoch(state: TrainingState, batches: Iterable, step: Step, desc: str, log_interval: int = 50,
+                    tracker: Optional[Tracker] = None) -> Dict[str, float]:
     """One pass over ``batches``: update, scheduler and EMA per batch; the sums are read (and checked for a NaN)
-    every ``log_interval`` updates and at the end.
+    after the first update (which is waited for anyway) and every ``log_interval`` updates, where the progress is
+    shown (:class:`Progress`, to ``tracker`` too), and at the end.
 
     Returns:
         ``{'loss', 'top1', 'seen', 'seconds', 'first_step_s'}`` of the epoch (``first_step_s``: the first update,
@@ -153,7 +185,7 @@ def train_one_epoch(state: TrainingState, batches: Iterable, step: Step, desc: s
     t0 = time.perf_counter()
     sums, first_step_s = None, 0.0
     num_updates = state.epoch * len(batches)
-    progress = Progress(len(batches), desc)
+    progress = Progress(len(batches), desc, tracker)
     try:
         for i, (x, y) in enumerate(batches):
             loss_sum, hits = step(x, y)
@@ -167,8 +199,12 @@ def train_one_epoch(state: TrainingState, batches: Iterable, step: Step, desc: s
             if i == 0:
                 _sync(loss_sum.device)
                 first_step_s = time.perf_counter() - t0
-            read = (i + 1) % log_interval == 0
-            progress.update(sums.read(f'by update {num_updates} (epoch {state.epoch + 1})')[0] if read else None)
+            read = None
+            if i == 0 or (i + 1) % log_interval == 0:  # the first update was waited for just above
+                loss, top1, seen = sums.read(f'by update {num_updates} (epoch {state.epoch + 1})')
+                read = dict(loss=loss, top1=top1, seen=seen, lr=state.optimizer.param_groups[0]['lr'],
+                            step=num_updates)
+            progress.update(i + 1, read)
         if sums is None:
             raise ValueError('no training batches: the training split is empty')
         loss, top1, seen = sums.read(f'in epoch {state.epoch + 1}, by update {num_updates}')

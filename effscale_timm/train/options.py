@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from ..scaling import SPEC_FIELDS
 from .recipes import RECIPES
+from .tracker import TRACKERS
 
 DEVICE_PATTERN = r'^(auto|cpu|cuda(:[0-9]+)?)$'  # the schema's `device` pattern; a test checks they are equal
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune')
@@ -67,6 +68,8 @@ class RunConfig:
                                        choices=list(COMPILE_MODES))
     log_interval: int = _opt(50, 'updates between reads of the loss from the device (progress and NaN check)',
                              key=False)
+    tracker: Optional[str] = _opt(None, 'experiment tracker: tensorboard writes per-update and per-epoch scalars to '
+                                        '<out-dir>/tensorboard/ (default: none)', key=False, choices=list(TRACKERS))
     nproc_per_node: int = _opt(1, 'GPUs (processes, launched with torchrun) for this one training; the global batch '
                                   'is split between them', key=False)
     sync_bn: bool = _opt(False, 'SyncBatchNorm across the processes of a multi-GPU training')

@@ -16,9 +16,11 @@ import torch
 
 
 def rng_state(generator: torch.Generator) -> Dict[str, Any]:
-    """The state of every random number generator a run draws from."""
-    state = {'torch': torch.get_rng_state(), 'numpy': np.random.get_state(), 'python': random.getstate(),
-             'generator': generator.get_state()}
+    """The state of every random number generator a run draws from, as tensors and plain Python values (NumPy's
+    key as a list), so that ``torch.load`` with ``weights_only=True`` opens the checkpoint that holds it."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {'torch': torch.get_rng_state(), 'python': random.getstate(), 'generator': generator.get_state(),
+             'numpy': (str(name), keys.tolist(), int(pos), int(has_gauss), float(gauss))}
     if torch.cuda.is_available():
         state['cuda'] = torch.cuda.get_rng_state_all()
     return state
@@ -27,7 +29,8 @@ def rng_state(generator: torch.Generator) -> Dict[str, Any]:
 def set_rng_state(state: Dict[str, Any], generator: torch.Generator) -> None:
     """Restore what :func:`rng_state` returned."""
     torch.set_rng_state(state['torch'])
-    np.random.set_state(state['numpy'])
+    name, keys, pos, has_gauss, gauss = state['numpy']
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     random.setstate(state['python'])
     generator.set_state(state['generator'])
     if 'cuda' in state and torch.cuda.is_available():

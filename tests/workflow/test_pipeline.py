@@ -52,6 +52,42 @@ def test_tiny_real_run_produces_table_and_figures(study):
     assert (study / 'logs/train/digits/effscale_b0/seed0.log').read_text().count('epoch') >= 2
 
 
+def test_a_training_logs_progress_between_its_epochs(study):
+    """Under Snakemake stderr is the job's log, not a terminal: progress lines, not a bar, inside each epoch."""
+    log = (study / 'logs/train/digits/effscale_width_b0/seed0.log').read_text()
+    progress = [m.start() for m in re.finditer(r'epoch \d/2: update \d+/3 \(\d+%\) \| \d+ img/s \| lr \S+ \| '
+                                               r'loss [0-9.]+ \| ETA \d+:\d\d', log)]
+    epochs = [log.index(f'epoch {e}/2: train loss') for e in (1, 2)]
+    assert progress and progress[0] < epochs[0] < next(p for p in progress if p > epochs[0]) < epochs[1], log
+
+
+def test_tidy_tables_curves_and_hub_folders(study):
+    import pandas as pd
+    runs = pd.read_csv(study / 'reports/runs.csv')
+    finals = _finals(study)
+    assert sorted(runs.variant) == sorted(finals) and set(runs.status) == {'ok'}
+    for column in ('depth_as_built', 'input_px', 'gmacs', 'mactivations', 'params', 'lr', 'lr_source', 'epochs',
+                   'train_loss', 'val_top1', 'val_loss', 'test_top1', 'test_loss', 'wall_time_s', 'img_per_s',
+                   'device'):
+        assert runs[column].notna().all(), column
+    assert dict(zip(runs.variant, runs.test_top1)) == {v: f['test_top1'] for v, f in finals.items()}
+    epochs = pd.read_csv(study / 'reports/epochs.csv')
+    assert len(epochs) == 2 * len(finals) and sorted(set(epochs.epoch)) == [1, 2]
+    assert (study / 'reports/training_curves.png').read_bytes()[:4] == b'\x89PNG'
+    for variant in finals:
+        hub = study / f'results/runs/digits/{variant}/seed0/hub'
+        assert json.loads((hub / 'config.json').read_text())['architecture'] == variant
+        assert (hub / 'model.safetensors').stat().st_size > 10_000
+
+
+def test_html_report_has_the_description_every_caption_and_the_data(study):
+    snakemake(study, '--report', 'report.html', config=TINY)
+    html = (study / 'report.html').read_text()
+    for text in ('Does compound scaling beat scaling one axis', 'runs.csv', 'epochs.csv', 'training_curves.png',
+                 'lowest to the highest seed', 'one row per variant and seed'):
+        assert text in html, text
+
+
 def test_second_run_with_nothing_changed_does_nothing(study):
     out = snakemake(study, config=TINY)
     assert 'Nothing to be done' in out.stdout + out.stderr

@@ -243,6 +243,9 @@ REPORT_OUTPUTS = (
         "reports/table1.md",
         "reports/accuracy_vs_flops.png",
         "reports/cams.png",
+        "reports/training_curves.png",
+        "reports/runs.csv",
+        "reports/epochs.csv",
     ]
     if VARIANTS
     else []

@@ -19,6 +19,17 @@ rule report:
         cams=report(
             "reports/cams.png", category="Figures", caption="../report/cams.rst"
         ),
+        curves=report(
+            "reports/training_curves.png",
+            category="Figures",
+            caption="../report/training_curves.rst",
+        ),
+        runs_csv=report(
+            "reports/runs.csv", category="Data", caption="../report/runs_csv.rst"
+        ),
+        epochs_csv=report(
+            "reports/epochs.csv", category="Data", caption="../report/epochs_csv.rst"
+        ),
     log:
         "logs/report/report.log",
     benchmark:

@@ -56,8 +56,14 @@ rule search_report:
         match=[f"results/search/{DATASET}/match/phi{phi}.json" for phi in SEARCH_PHIS],
         runs=search_report_finals,
     output:
-        md=report("reports/search.md", category="Search"),
-        figure=report("reports/scaling_law.png", category="Search"),
+        md=report(
+            "reports/search.md", category="Search", caption="../report/search.rst"
+        ),
+        figure=report(
+            "reports/scaling_law.png",
+            category="Search",
+            caption="../report/scaling_law.rst",
+        ),
     log:
         "logs/search/report.log",
     conda:
