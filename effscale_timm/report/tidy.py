@@ -74,7 +74,14 @@ def run_row(run: RunRecord, profile: Optional[Dict[str, Any]] = None,
 
 
 def _epochs(run: RunRecord) -> List[Dict[str, Any]]:
-    return (read_metrics(run.run_dir / METRICS) or []) if run.run_dir else []
+    """The run's epochs; none for a run without a readable metrics file (a missing run, or one whose file is damaged:
+    its row in runs.csv says why)."""
+    if run.run_dir is None:
+        return []
+    try:
+        return read_metrics(run.run_dir / METRICS)
+    except ValueError:
+        return []
 
 
 def run_tables(records: Sequence[RunRecord], profiles: Sequence[Dict[str, Any]] = ()):
