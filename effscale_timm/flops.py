@@ -21,7 +21,8 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 import torch
 from torch import nn
 
-from .models import scaled_efficientnet, variant_spec
+from .backbones import DEFAULT_BACKBONE
+from .models import scaled_model, variant_spec
 from .scaling import FLOP_TOLERANCE, SCALING_AXES, MIN_RESOLUTION, check_multiplier, check_resolution, round_resolution
 
 PAPER_COMPARABLE_OPS = ('conv', 'linear', 'addmm', 'matmul', 'bmm', 'einsum')
@@ -90,21 +91,22 @@ def count_activations(model: nn.Module, input_size) -> float:
 
 
 @lru_cache(maxsize=512)
-def count_scaled_macs(depth: float, width: float, pixels: int, num_classes: int = 1000,
-                      in_chans: int = 3) -> Dict[str, float]:
-    """MACs of B0 scaled by (depth, width) at ``pixels`` x ``pixels``; cached per architecture."""
-    model = scaled_efficientnet(depth=depth, width=width, resolution=1.0, base_resolution=pixels,
-                                num_classes=num_classes, in_chans=in_chans)
+def count_scaled_macs(depth: float, width: float, pixels: int, num_classes: int = 1000, in_chans: int = 3,
+                      backbone: str = DEFAULT_BACKBONE) -> Dict[str, float]:
+    """MACs of ``backbone`` scaled by (depth, width) at ``pixels`` x ``pixels``; cached per architecture."""
+    model = scaled_model(backbone, depth=depth, width=width, resolution=1.0, base_resolution=pixels,
+                         num_classes=num_classes, in_chans=in_chans)
     counts = count_macs(model, (in_chans, pixels, pixels))
     return {'total': counts['total'], 'conv_linear': counts['conv_linear']}
 
 
-def macs_of(depth: float, width: float, pixels: int, num_classes: int = 1000, in_chans: int = 3) -> float:
+def macs_of(depth: float, width: float, pixels: int, num_classes: int = 1000, in_chans: int = 3,
+            backbone: str = DEFAULT_BACKBONE) -> float:
     """The one MAC counter of a network by its (depth, width, pixels): the paper-comparable multiply-adds (fvcore,
-    convolutions + linear layers) of B0 scaled by ``depth`` and ``width`` at ``pixels`` x ``pixels``; cached per
-    architecture (:func:`count_scaled_macs`). FLOP matching, the search's grid and family, and the config's
-    FLOP-matched variants all count with it."""
-    return float(count_scaled_macs(depth, width, int(pixels), num_classes, in_chans)['conv_linear'])
+    convolutions + linear layers) of ``backbone`` (B0 by default) scaled by ``depth`` and ``width`` at ``pixels`` x
+    ``pixels``; cached per architecture (:func:`count_scaled_macs`). FLOP matching, the search's grid and family,
+    and the config's FLOP-matched variants all count with it."""
+    return float(count_scaled_macs(depth, width, int(pixels), num_classes, in_chans, backbone)['conv_linear'])
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ def match_flops(
     Args:
         axis: 'depth', 'width' or 'resolution'.
         target_macs: the multiply-adds to reach (e.g. a compound variant's measured count).
-        base: registered variant to scale from.
+        base: registered variant to scale from (its backbone is the one scaled).
         input_size: the base resolution in pixels the base variant's resolution multiplier applies to.
         num_classes: classifier size used for counting.
         in_chans: input channels used for counting.
@@ -199,7 +201,7 @@ def match_flops(
     input_size = check_resolution('input_size', input_size)
     if count is None:
         def count(d, w, px):
-            return macs_of(d, w, px, num_classes, in_chans)
+            return macs_of(d, w, px, num_classes, in_chans, variant_spec(base).backbone)
     probe = _AxisProbe(axis, base, input_size, target_macs, count)
     lo = MIN_RESOLUTION / input_size if axis == 'resolution' else 0.05
     best = _bisect(probe, max(lo, 1e-3), max_multiplier, tolerance)

@@ -29,6 +29,7 @@ from torch import nn
 
 import effscale_timm
 
+from .backbones import DEFAULT_BACKBONE, get_backbone
 from .files.profile_file import write_profile
 from .flops import count_activations, count_macs
 from .models import resolve_variant, variant_spec
@@ -119,19 +120,20 @@ def measure_latency(model: nn.Module, input_size, device: str = 'cpu', threads: 
     return float(median_s * 1e3)
 
 
-def variant_geometry(model: nn.Module, input_size, base_resolution: int) -> Dict[str, Any]:
+def variant_geometry(model: nn.Module, input_size, base_resolution: int,
+                     backbone: str = DEFAULT_BACKBONE) -> Dict[str, Any]:
     """The network as built: blocks and output channels per stage, each stage's feature-map size, head channels.
 
-    Measured, not computed: a forward hook on every stage (``model.blocks[i]``, the stages timm's ``feature_info``
-    names) records its output shape during one batch-1 forward pass of zeros at ``input_size`` (C, H, W).
+    Measured, not computed: a forward hook on every stage of the backbone (``model.blocks[i]`` for EfficientNet and
+    MobileNetV2, ``model.layer1..4`` for ResNet: the stages timm's ``feature_info`` names) records its output shape
+    during one batch-1 forward pass of zeros at ``input_size`` (C, H, W).
 
     Returns:
         ``stage_repeats``, ``stage_channels``, ``stage_feature_maps`` ([h, w] per stage), ``final_feature_map``
         ([h, w] of the last stage), ``head_channels`` and ``px_over_base`` (input px / ``base_resolution``).
     """
-    shapes = []
-    hooks = [stage.register_forward_hook(lambda _m, _inp, out: shapes.append(tuple(out.shape)))
-             for stage in model.blocks]
+    shapes, stages = [], get_backbone(backbone).stages(model)
+    hooks = [stage.register_forward_hook(lambda _m, _inp, out: shapes.append(tuple(out.shape))) for stage in stages]
     was_training = model.training
     try:
         with torch.no_grad():
@@ -141,7 +143,7 @@ def variant_geometry(model: nn.Module, input_size, base_resolution: int) -> Dict
             hook.remove()
         model.train(was_training)
     return {
-        'stage_repeats': [len(stage) for stage in model.blocks],
+        'stage_repeats': [len(stage) for stage in stages],
         'stage_channels': [int(s[1]) for s in shapes],
         'stage_feature_maps': [[int(s[2]), int(s[3])] for s in shapes],
         'final_feature_map': [int(shapes[-1][2]), int(shapes[-1][3])],
@@ -189,7 +191,8 @@ def profile_variant(
     input_size = tuple(model.pretrained_cfg['input_size'])
     macs = count_macs(model, input_size)
     result = {
-        'variant': variant, 'depth': spec.depth, 'width': spec.width, 'resolution': spec.resolution,
+        'variant': variant, 'backbone': spec.backbone, 'depth': spec.depth, 'width': spec.width,
+        'resolution': spec.resolution,
         'input_size': int(input_size[-1]), 'num_classes': num_classes, 'in_chans': in_chans,
         'base_resolution': base_resolution,
         'params': int(sum(p.numel() for p in model.parameters())),
@@ -201,7 +204,7 @@ def profile_variant(
         'cpu_latency_ms': None, 'gpu_latency_ms': None, 'threads': threads,
         'cpu_threads_available': os.cpu_count(),
         'gpu': torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        **variant_geometry(model, input_size, base_resolution),
+        **variant_geometry(model, input_size, base_resolution, spec.backbone),
     }
     if latency:
         result['cpu_latency_ms'] = measure_latency(model, input_size, 'cpu', threads, latency_budget_s)
@@ -249,6 +252,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     for axis in SPEC_FIELDS:
         parser.add_argument(f'--{axis}', type=float, default=None,
                             help=f"{axis} of a custom variant (default: the registered variant's, or B0's)")
+    parser.add_argument('--backbone', default=None, help="a custom variant's backbone (default: the registered "
+                                                          "variant's, or efficientnet_b0)")
     parser.add_argument('--num-classes', type=int, default=1000, help='classifier size (default 1000)')
     parser.add_argument('--in-chans', type=int, default=3, help='input channels (default 3)')
     parser.add_argument('--base-resolution', type=int, default=224,
@@ -262,7 +267,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run_cli(args: argparse.Namespace) -> Dict[str, Any]:
     """Run ``effscale profile``: profile one variant and write its JSON to ``--out`` (or print it)."""
     resolve_variant(args.variant, args.depth, args.width, args.resolution, args.dropout,
-                    note='custom (effscale profile)')
+                    note='custom (effscale profile)', backbone=args.backbone)
     result = profile_variant(args.variant, num_classes=args.num_classes, in_chans=args.in_chans,
                              base_resolution=args.base_resolution, latency=not args.no_latency, threads=args.threads)
     if args.out:

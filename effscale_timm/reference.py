@@ -27,19 +27,23 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from .backbones import DEFAULT_BACKBONE
 from .scaling import SCALING_AXES
 
 __all__ = ['TABLES', 'COMPARISON_TABLES', 'reference_table', 'reference_rows', 'compute_key', 'reference_baseline',
            'compute_ratio', 'compute_matched', 'matching_row']
 
-TABLES = ('table2', 'table7', 'seed_table1')
-COMPARISON_TABLES = ('seed_table1', 'table7')  # single-axis vs compound, shown beside the report's rows
+TABLES = ('table2', 'table7', 'seed_table1', 'table3_mobilenetv2', 'table3_resnet50')
+# single-axis vs compound, shown beside the report's rows of the table's backbone
+COMPARISON_TABLES = ('seed_table1', 'table7', 'table3_mobilenetv2', 'table3_resnet50')
 _REQUIRED_TABLE_KEYS = ('title', 'source', 'dataset', 'units', 'rows')
 _REQUIRED_ROW_KEYS = {
     'table2': ('model', 'variant', 'width', 'depth', 'resolution_px', 'dropout', 'params_m', 'timm_params_m',
                'macs_b', 'top1'),
     'table7': ('method', 'axis', 'depth', 'width', 'resolution', 'macs_b', 'top1'),
     'seed_table1': ('method', 'axis', 'depth', 'width', 'resolution', 'flops_b', 'top1'),
+    'table3_mobilenetv2': ('method', 'axis', 'depth', 'width', 'resolution', 'macs_b', 'top1'),
+    'table3_resnet50': ('method', 'axis', 'depth', 'width', 'resolution', 'macs_b', 'top1'),
 }
 
 
@@ -114,13 +118,21 @@ def compute_matched(name: str, a: Dict[str, Any], b: Dict[str, Any], tolerance: 
     return low <= 1 + tolerance and high >= 1 - tolerance
 
 
-def matching_row(name: str, depth: float, width: float, resolution: float,
-                 rel_tol: float = 1e-3) -> Optional[Dict[str, Any]]:
-    """The row of table ``name`` whose multipliers are (depth, width, resolution) within ``rel_tol``, else None.
+def table_backbone(name: str) -> str:
+    """The backbone a comparison table's rows scale (EfficientNet-B0 unless the table says)."""
+    return reference_table(name).get('backbone', DEFAULT_BACKBONE)
+
+
+def matching_row(name: str, depth: float, width: float, resolution: float, rel_tol: float = 1e-3,
+                 backbone: str = DEFAULT_BACKBONE) -> Optional[Dict[str, Any]]:
+    """The row of table ``name`` whose backbone is ``backbone`` and whose multipliers are (depth, width, resolution)
+    within ``rel_tol``, else None.
 
     Rows whose source does not give all three multipliers match nothing: where a model sits cannot be guessed from
     its compute.
     """
+    if table_backbone(name) != backbone:
+        return None
     ours = (depth, width, resolution)
     for row in reference_rows(name):
         theirs = tuple(row.get(k) for k in SCALING_AXES)

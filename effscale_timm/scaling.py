@@ -30,7 +30,8 @@ MIN_RESOLUTION = 32  # the network's total stride: below it the last stage sees 
 MAX_MULTIPLIER = 16.0  # a sanity bound on depth and width multipliers (B7 is depth 3.1, width 2.0)
 FLOP_TOLERANCE = 0.05  # the one tolerance: compute counts as matched within +/- 5% of measured MACs
 SCALING_AXES = ('depth', 'width', 'resolution')  # the three multipliers, in this order everywhere
-SPEC_FIELDS = SCALING_AXES + ('dropout',)  # what defines a variant: its multipliers and its dropout
+SPEC_FIELDS = SCALING_AXES + ('dropout',)  # what defines a variant of a backbone: its multipliers and its dropout
+VARIANT_FIELDS = SPEC_FIELDS + ('backbone',)  # ... and which backbone it scales (effscale_timm.backbones)
 
 
 def check_multiplier(name: str, value, low: float = 0.0, high: float = MAX_MULTIPLIER) -> float:

@@ -9,10 +9,11 @@ import re
 from pathlib import Path
 from typing import Any, Dict
 
+from ..backbones import DEFAULT_BACKBONE
 from ..data.sources import SOURCES, DatasetError, check_imagenette_tree
 from ..errors import ConfigError
 from ..models import VARIANTS, checked_spec
-from ..scaling import SCALING_AXES, SPEC_FIELDS, round_resolution
+from ..scaling import SCALING_AXES, VARIANT_FIELDS, round_resolution
 from ..train.options import DEVICE_PATTERN
 from ..train.recipes import RECIPES
 
@@ -25,11 +26,13 @@ def _positive_int(config, key):
         raise ConfigError(f'{key}: must be a positive whole number, got {value!r}')
 
 
-def entry_spec(i: int, entry: Any) -> Dict[str, Any]:
-    """One ``variants`` item as {'name', 'depth', 'width', 'resolution', 'dropout'}, checked but not registered.
+def entry_spec(i: int, entry: Any, backbone: str = DEFAULT_BACKBONE) -> Dict[str, Any]:
+    """One ``variants`` item as {'name', 'depth', 'width', 'resolution', 'dropout', 'backbone'}, checked but not
+    registered.
 
-    The rule is :func:`effscale_timm.models.resolve_variant`'s: a multiplier not given is the registered variant's
-    own (B0's for a new name), and a registered name given other multipliers is an error.
+    The rule is :func:`effscale_timm.models.resolve_variant`'s: a value not given is the registered variant's own
+    (for a new name: ``backbone``'s base, the study's ``backbone`` unless the entry names one), and a registered name
+    given other values is an error.
     """
     where = f'variants[{i}]'
     if isinstance(entry, str):
@@ -40,10 +43,13 @@ def entry_spec(i: int, entry: Any) -> Dict[str, Any]:
     if not isinstance(entry, dict) or 'name' not in entry:
         raise ConfigError(f'{where}: must be a registered name or a mapping with name, depth, width, resolution')
     try:  # names a bad multiplier and its range, or a registered name given other multipliers
-        spec = checked_spec(entry['name'], *(entry.get(k) for k in SPEC_FIELDS))
+        given = {k: entry.get(k) for k in VARIANT_FIELDS}
+        if entry['name'] not in VARIANTS and not given['backbone']:
+            given['backbone'] = backbone
+        spec = checked_spec(entry['name'], **given)
     except ValueError as e:
         raise ConfigError(f'{where}: {e}') from e
-    return dict({k: getattr(spec, k) for k in SPEC_FIELDS}, name=entry['name'])
+    return dict({k: getattr(spec, k) for k in VARIANT_FIELDS}, name=entry['name'])
 
 
 def _check_data(config: Dict[str, Any]) -> None:
@@ -116,7 +122,7 @@ def _check_variants(config: Dict[str, Any]) -> None:
                           'resolution) mappings')
     names = set()
     for i, entry in enumerate(variants):
-        spec = entry_spec(i, entry)
+        spec = entry_spec(i, entry, config.get('backbone', DEFAULT_BACKBONE))
         if spec['name'] in names:
             raise ConfigError(f'variants[{i}]: name {spec["name"]!r} appears twice')
         names.add(spec['name'])

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from ..atomic import write_json
+from ..backbones import DEFAULT_BACKBONE, get_backbone
 from ..errors import ConfigError
 from ..flops import macs_of, match_flops
-from ..models import register_variant, resolve_variant
-from ..scaling import SCALING_AXES, SPEC_FIELDS, round_resolution
+from ..models import baseline_name, register_variant, resolve_variant
+from ..scaling import SCALING_AXES, VARIANT_FIELDS, round_resolution
 from .checks import check_config, entry_spec
 
 # (number of classes, input channels) of the datasets whose shape is known before preparing them
@@ -37,7 +38,8 @@ def budget_variants(config: Dict[str, Any]) -> List[str]:
     (nothing is built or measured): with ``flop_match`` on a compound variant, that variant and its FLOP-matched
     axes (matched by construction); otherwise every compound variant (more than one axis scaled) and every
     single-axis variant (which of them are at a compound row's compute is only measured later)."""
-    specs = {entry_spec(i, e)['name']: entry_spec(i, e) for i, e in enumerate(config.get('variants') or ())}
+    backbone = config.get('backbone', DEFAULT_BACKBONE)
+    specs = {s['name']: s for s in (entry_spec(i, e, backbone) for i, e in enumerate(config.get('variants') or ()))}
     compound = [n for n, spec in specs.items() if _scaled_axes(spec) > 1]
     match = config.get('flop_match')
     if match and match.get('target') in compound:
@@ -56,7 +58,7 @@ def resolve_variants(config: Dict[str, Any], cache: os.PathLike = None) -> Dict[
     check_config(config)
     out: Dict[str, Dict[str, Any]] = {}
     for i, entry in enumerate(config.get('variants') or ()):
-        spec = entry_spec(i, entry)
+        spec = entry_spec(i, entry, config.get('backbone', DEFAULT_BACKBONE))
         name = spec.pop('name')
         out[name] = dict(spec, note=resolve_variant(name, **spec, note='custom (config)').note)
     match = config.get('flop_match')
@@ -69,16 +71,18 @@ def _solve_flop_matches(config, target_spec, match) -> Dict[str, Dict[str, Any]]
     """One FLOP-matched spec per axis of ``match``, at the target variant's measured MACs."""
     base = config['base_resolution']
     classes, in_chans = dataset_shape(config)
-    px = round_resolution(target_spec['resolution'], base)
-    target = macs_of(target_spec['depth'], target_spec['width'], px, classes, in_chans)
+    px, backbone = round_resolution(target_spec['resolution'], base), target_spec['backbone']
+    target = macs_of(target_spec['depth'], target_spec['width'], px, classes, in_chans, backbone)
     found = {}
     for axis in match.get('axes', SCALING_AXES):
         try:
-            m = match_flops(axis, target, input_size=base, num_classes=classes, in_chans=in_chans)
+            m = match_flops(axis, target, base=baseline_name(backbone), input_size=base, num_classes=classes,
+                            in_chans=in_chans)
         except ValueError as e:
             raise ConfigError(f'flop_match: {e}') from e
         found[f'effscale_{axis}_matched'] = dict(
-            depth=m.depth, width=m.width, resolution=m.resolution, dropout=0.2,
+            depth=m.depth, width=m.width, resolution=m.resolution, backbone=backbone,
+            dropout=get_backbone(backbone).default_dropout,
             note=f'{axis} only, FLOP-matched to {match["target"]} ({m.macs / 1e6:.1f} vs {target / 1e6:.1f} MMACs, '
                  f'{m.rel_error:+.1%})')
     return found
@@ -95,7 +99,7 @@ def _flop_matched(config, target_spec, match, cache) -> Dict[str, Dict[str, Any]
         if cache:
             write_json(cache, cached, indent=1)
     for name, spec in cached[key].items():
-        fields = {k: spec[k] for k in SPEC_FIELDS}
+        fields = {k: spec[k] for k in VARIANT_FIELDS if k in spec}
         register_variant(name, **fields, note=spec['note'])
     return cached[key]
 
@@ -111,5 +115,6 @@ def dataset_shape(config: Dict[str, Any]):
 
 def variant_args(spec: Dict[str, Any]) -> List[str]:
     """Command-line arguments that rebuild ``spec`` in another process (``--depth .. --width .. ..``)."""
-    return ['--depth', f'{spec["depth"]!r}', '--width', f'{spec["width"]!r}', '--resolution',
+    args = ['--depth', f'{spec["depth"]!r}', '--width', f'{spec["width"]!r}', '--resolution',
             f'{spec["resolution"]!r}', '--dropout', f'{spec["dropout"]!r}']
+    return args + (['--backbone', spec['backbone']] if spec.get('backbone') else [])

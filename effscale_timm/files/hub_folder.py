@@ -25,6 +25,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from torch import nn
 
+from ..backbones import DEFAULT_BACKBONE
 from ..atomic import write_atomic
 from ..models import register_variant
 from .model_file import load_trained_model
@@ -104,4 +105,5 @@ def register_exported(source: os.PathLike) -> str:
         raise ValueError(f'{source}: {name} has no effscale multipliers (pretrained_cfg.scaling); not an effscale '
                          f'export')
     return register_variant(name, scaling['depth'], scaling['width'], scaling['resolution'],
-                            scaling.get('dropout', 0.2), note=f'exported ({source})')
+                            scaling.get('dropout'), note=f'exported ({source})',
+                            backbone=scaling.get('backbone') or DEFAULT_BACKBONE)

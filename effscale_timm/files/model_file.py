@@ -61,7 +61,8 @@ def load_trained_model(path: os.PathLike, device: str = 'cpu') -> Tuple[nn.Modul
         raise ValueError(f'{path}: not an effscale model file, missing {missing}')
     name, spec = ckpt['variant'], ckpt['spec']
     try:
-        resolve_variant(name, spec['depth'], spec['width'], spec['resolution'], spec.get('dropout'))
+        resolve_variant(name, spec['depth'], spec['width'], spec['resolution'], spec.get('dropout'),
+                        backbone=spec.get('backbone'))
     except ValueError as e:
         raise ValueError(f'{path}: variant {name!r} was trained as {spec}, but {e}') from e
     model = timm.create_model(name, **ckpt.get('model_args', {}), num_classes=ckpt['num_classes'],

@@ -42,6 +42,7 @@ class RunRecord:
     epochs: Optional[int] = None
     wall_time_s: Optional[float] = None
     hardware: Optional[str] = None
+    backbone: Optional[str] = None
     depth: Optional[float] = None
     width: Optional[float] = None
     resolution: Optional[float] = None

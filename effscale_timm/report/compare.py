@@ -9,17 +9,29 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..backbones import DEFAULT_BACKBONE
 from ..decision import EQUIVALENCE_MARGIN, Contrast, Decision, decide, mde, pooled_sd
 from ..files.predictions import PREDICTIONS, read_predictions
 from ..files.run_record import is_finite
-from ..reference import COMPARISON_TABLES, matching_row, reference_table
+from ..reference import COMPARISON_TABLES, matching_row, reference_table, table_backbone
 from ..scaling import FLOP_TOLERANCE, SCALING_AXES
 
 COMPUTE_TOLERANCE = FLOP_TOLERANCE  # compute counts as matched when the GMACs ratio is within 1 +/- this
 
 
-def baseline_row(rows) -> Optional[Dict[str, Any]]:
-    return next((r for r in rows if r['axis'] == 'baseline'), None)
+def baseline_row(rows, backbone: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """The baseline row (multipliers 1) of ``backbone``, or of the first backbone that has one."""
+    return next((r for r in rows if r['axis'] == 'baseline' and backbone in (None, _backbone(r))), None)
+
+
+def _backbone(row: Dict[str, Any]) -> str:
+    return row.get('backbone') or DEFAULT_BACKBONE
+
+
+def study_tables(rows) -> List[str]:
+    """The comparison tables of the backbones this study trains (EfficientNet-B0's when no row says)."""
+    backbones = {_backbone(r) for r in rows} or {DEFAULT_BACKBONE}
+    return [t for t in COMPARISON_TABLES if table_backbone(t) in backbones]
 
 
 def attach_references(rows: List[Dict[str, Any]]) -> List[Tuple[str, Dict[str, Any]]]:
@@ -30,20 +42,21 @@ def attach_references(rows: List[Dict[str, Any]]) -> List[Tuple[str, Dict[str, A
     a row whose source gives no multipliers sits beside no variant.
 
     Returns:
-        The ``(table, reference row)`` pairs that matched no variant; each row gets ``row['refs'][table]``.
+        The ``(table, reference row)`` pairs of :func:`study_tables` that matched no variant; each row gets
+        ``row['refs'][table]``.
     """
     for row in rows:
         row['refs'] = {}
-    matched = set()
-    for table in COMPARISON_TABLES:
+    matched, tables = set(), study_tables(rows)
+    for table in tables:
         for row in rows:
             if not all(is_finite(row.get(k)) for k in SCALING_AXES):
                 continue
-            ref = matching_row(table, row['depth'], row['width'], row['resolution'])
+            ref = matching_row(table, row['depth'], row['width'], row['resolution'], backbone=_backbone(row))
             if ref is not None:
                 row['refs'][table] = ref
                 matched.add((table, ref['method']))
-    return [(table, ref) for table in COMPARISON_TABLES for ref in reference_table(table)['rows']
+    return [(table, ref) for table in tables for ref in reference_table(table)['rows']
             if (table, ref['method']) not in matched]
 
 
@@ -67,11 +80,11 @@ def rests_on_upsampling(row: Dict[str, Any]) -> bool:
 
 
 def _matched(rows, compound) -> Tuple[List[Dict[str, Any]], List[Tuple[Dict[str, Any], Optional[float]]]]:
-    """(single-axis rows with a usable run within ±COMPUTE_TOLERANCE of ``compound``'s GMACs, the other single-axis
-    rows with their compute ratio)."""
+    """(single-axis rows of ``compound``'s backbone with a usable run within ±COMPUTE_TOLERANCE of its GMACs, the
+    other single-axis rows of that backbone with their compute ratio)."""
     matched, unmatched = [], []
     for row in rows:
-        if row['axis'] not in SCALING_AXES or not row['n_ok']:
+        if row['axis'] not in SCALING_AXES or not row['n_ok'] or _backbone(row) != _backbone(compound):
             continue
         ratio = compute_ratio(compound, row)
         (matched if ratio is not None and abs(ratio - 1) <= COMPUTE_TOLERANCE else unmatched).append((row, ratio))

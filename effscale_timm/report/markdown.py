@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..backbones import DEFAULT_BACKBONE
 from ..decision import POWER, SIGNIFICANCE, Decision
 from ..files.run_record import RunRecord, is_finite
-from ..reference import COMPARISON_TABLES, compute_key, compute_matched, compute_ratio, reference_table
+from ..reference import (compute_key, compute_matched, compute_ratio, reference_table,
+                         table_backbone)
 from ..scaling import SCALING_AXES
 from ..stats import binomial_interval
-from .compare import COMPUTE_TOLERANCE, baseline_row, test_set_se
+from .compare import COMPUTE_TOLERANCE, baseline_row, study_tables, test_set_se
 from .tables import DASH, fmt, ratio_text
 
 SMOKE_MIN_EPOCHS = 10  # fewer epochs than this: a smoke run, far from the real study's schedule
@@ -209,7 +211,7 @@ def _reference_sentence(table: str) -> str:
     text = (f'{ref["short"]}: its compound model ({comp["method"]}) is at {compute_ratio(table, comp):.2f}× its own '
             f'B0\'s compute, its single-axis models at {min(ratios):.2f}–{max(ratios):.2f}×')
     paper = next(r for r in reference_table('table7')['rows'] if r['axis'] == 'compound')
-    if any(comp[k] != paper[k] for k in SCALING_AXES):
+    if table_backbone(table) == DEFAULT_BACKBONE and any(comp[k] != paper[k] for k in SCALING_AXES):
         text += (f'; its compound model is not paper Table 7\'s (d, w, r = {paper["depth"]:g}, {paper["width"]:g}, '
                  f'{paper["resolution"]:g})')
     matched = [r for r in singles if compute_matched(table, comp, r, COMPUTE_TOLERANCE)]
@@ -226,9 +228,9 @@ def _reference_sentence(table: str) -> str:
 def references_markdown(rows, unmatched) -> str:
     """Each reference study's rows with compute as a ratio to its own B0, beside our variant of the same
     multipliers (and our ratio), then what its comparison does and does not show."""
-    base, parts = baseline_row(rows), []
-    for table in COMPARISON_TABLES:
-        ref = reference_table(table)
+    parts = []
+    for table in study_tables(rows):
+        ref, base = reference_table(table), baseline_row(rows, table_backbone(table))
         ours = {r['refs'][table]['method']: r for r in rows if table in r['refs']}
         parts += [f'**{ref["title"]}** ({ref["source"]}; {ref["units"][compute_key(table)]}).', '',
                   '| method | d, w, r | its compute | ×its B0 | its top-1 % | our variant | our GMACs ×B0 |',
@@ -242,7 +244,7 @@ def references_markdown(rows, unmatched) -> str:
         parts += ['', _reference_sentence(table), '']
     parts.append('Compare a study\'s compute ×its B0 with our GMACs ×B0, never its compute with our GMACs: the units '
                  '(MACs or 2 × MACs) and the input sizes differ.')
-    missing = [f'{reference_table(t)["short"]} "{r["method"]}"' for t, r in unmatched]
+    missing = [f'{reference_table(t)["short"]} "{r["method"]}"' for t, r in unmatched if t in study_tables(rows)]
     if missing:
         parts.append('Reference rows beside no variant (no variant here has their multipliers, or the source does '
                      'not give them): ' + '; '.join(missing) + '.')

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..files.metrics import METRICS, read_metrics
 from ..files.predictions import PREDICTIONS, read_predictions
 from ..files.run_record import RunRecord, is_finite, read_study_run
+from ..backbones import DEFAULT_BACKBONE
 from ..scaling import SCALING_AXES
 
 ROW_KINDS = ('baseline',) + SCALING_AXES + ('compound',)  # what a row's 'axis' can be
@@ -97,7 +98,7 @@ _GEOMETRY_KEYS = ('base_resolution', 'px_over_base', 'stage_repeats', 'stage_cha
 def _profile_row(profile: Dict[str, Any]) -> Dict[str, Any]:
     keys = ('variant',) + SCALING_AXES + ('input_size', 'params', 'gmacs', 'gmacs_total', 'gflops', 'mactivations') \
         + _GEOMETRY_KEYS
-    return {k: profile.get(k) for k in keys}
+    return dict({k: profile.get(k) for k in keys}, backbone=profile.get('backbone') or DEFAULT_BACKBONE)
 
 
 def _mean(values) -> Optional[float]:
@@ -114,6 +115,7 @@ def _speeds(ok: Sequence[RunRecord]) -> Dict[str, Optional[float]]:
 def _run_row(run: RunRecord) -> Dict[str, Any]:
     """A row for a variant that has runs but no profile: what its records say."""
     return {'variant': run.variant, 'gmacs': None, 'gmacs_total': None, 'gflops': None, 'mactivations': None,
+            'backbone': run.backbone or DEFAULT_BACKBONE,
             **{k: getattr(run, k) for k in SCALING_AXES + ('input_size', 'params')}}
 
 

@@ -58,11 +58,11 @@ def input_cell(row) -> str:
 def results_table(rows: Sequence[Dict[str, Any]], pooled: Optional[Pooled]) -> str:
     """Table 1: per variant its kind, multipliers, test top-1 with its interval, validation top-1, compute as a
     multiple of B0 in three currencies (MACs, activations, measured training time per epoch), input size and runs."""
-    base = baseline_row(rows) or {}
     header = ['variant', 'axis', 'd, w, r', 'test top-1 % [95% CI] (n)', 'val top-1 %', 'GMACs ×B0',
               'activations ×B0', 'train s/epoch ×B0', 'input', 'runs']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for row in rows:
+        base = baseline_row(rows, row.get('backbone')) or {}  # ×B0: against the row's own backbone's baseline
         cells = [row['variant'], row['axis'] or DASH, multipliers_text(row), top1_cell(row, pooled),
                  fmt(row['val_mean']), ratio_text(row.get('gmacs'), base.get('gmacs')),
                  ratio_text(row.get('mactivations'), base.get('mactivations')),
@@ -90,11 +90,11 @@ def _px_cell(row) -> str:
 def geometry_table(rows: Sequence[Dict[str, Any]]) -> str:
     """The networks as built and their absolute compute: input (px/base), stage repeats, head channels, final map,
     params, GMACs, activations, measured training throughput and time per epoch, final train loss and top-1."""
-    base = baseline_row(rows)
     header = ['variant', 'px (px/base)', 'stage repeats = Σ (×B0)', 'head channels (×B0)', 'final map', 'params (M)',
               'GMACs', 'M activations', 'train img/s', 'train s/epoch', 'final train loss', 'train top-1 %']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for row in rows:
+        base = baseline_row(rows, row.get('backbone'))
         fm = row.get('final_feature_map')
         head = row.get('head_channels')
         cells = [row['variant'], _px_cell(row), _repeats_cell(row, base),

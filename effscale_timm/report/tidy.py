@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..atomic import write_atomic
 from ..files.metrics import METRIC_FIELDS, METRICS, read_metrics
 from ..files.run_record import RunRecord, is_finite
-from ..models import B0_ARCH_DEF, B0_HEAD_CHANNELS
+from ..backbones import DEFAULT_BACKBONE, get_backbone
 from ..scaling import SCALING_AXES
 from .runs import run_speed, scaling_axis
 
-B0_REPEATS = sum(int(re.search(r'_r(\d+)', stage[0]).group(1)) for stage in B0_ARCH_DEF)  # 16 blocks
 RUN_COLUMNS = [
     'variant', 'seed', 'status', 'error', 'dataset', 'axis', 'depth', 'width', 'resolution', 'depth_as_built',
     'width_as_built', 'resolution_as_built', 'input_px', 'native_px', 'base_resolution', 'stage_repeats',
@@ -43,8 +41,9 @@ EPOCH_KEYS = ['variant', 'seed', 'status', 'axis']  # the run columns each row o
 def _as_built(profile: Dict[str, Any]) -> Dict[str, Any]:
     """The network as built (effective multipliers, geometry, compute) from a profile (``effscale profile``)."""
     repeats, head, fm = profile.get('stage_repeats'), profile.get('head_channels'), profile.get('final_feature_map')
-    return {'depth_as_built': sum(repeats) / B0_REPEATS if repeats else None,
-            'width_as_built': head / B0_HEAD_CHANNELS if is_finite(head) else None,
+    backbone = get_backbone(profile.get('backbone') or DEFAULT_BACKBONE)  # ratios to the backbone's own base
+    return {'depth_as_built': sum(repeats) / sum(backbone.stage_repeats(1.0)) if repeats else None,
+            'width_as_built': head / backbone.stage_channels(1.0)[-1] if is_finite(head) else None,
             'resolution_as_built': profile.get('px_over_base'), 'base_resolution': profile.get('base_resolution'),
             'stage_repeats': ','.join(map(str, repeats)) if repeats else None, 'head_channels': head,
             'final_feature_map': f'{fm[0]}x{fm[1]}' if fm else None,

@@ -23,10 +23,9 @@ import math
 import re
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from timm.models._efficientnet_builder import decode_arch_def, round_channels
-
 from ..flops import macs_of
-from ..models import B0_ARCH_DEF, B0_HEAD_CHANNELS, B0_STEM_CHANNELS, CHANNEL_DIVISOR, NAME_PATTERN
+from ..backbones import DEFAULT_BACKBONE, get_backbone
+from ..models import NAME_PATTERN
 from ..scaling import FLOP_TOLERANCE, compound, round_resolution
 
 __all__ = ['DEFAULT_GRID', 'grid', 'candidate_name', 'parse_candidate_name', 'is_candidate', 'network_key',
@@ -101,13 +100,11 @@ def is_candidate(name: str) -> bool:
     return parse_candidate_name(name) is not None
 
 
-def network_key(depth: float, width: float, px: int) -> Tuple:
-    """What the built network is: blocks per stage (timm's ``ceil`` rounding), channels (rounded to multiples of
-    8) of the stem, each stage and the head, and the input pixels. Two candidates with one key are one network."""
-    stages = decode_arch_def(B0_ARCH_DEF, depth)
-    channels = [B0_STEM_CHANNELS] + [s[0]['out_chs'] for s in stages] + [B0_HEAD_CHANNELS]
-    return (tuple(len(s) for s in stages), tuple(round_channels(c, width, CHANNEL_DIVISOR) for c in channels),
-            int(px))
+def network_key(depth: float, width: float, px: int, backbone: str = DEFAULT_BACKBONE) -> Tuple:
+    """What the built network is (:meth:`effscale_timm.backbones.base.Backbone.network_key`): blocks per stage
+    (rounded up), channels of the stem, each stage and the head, and the input pixels. Two candidates with one key
+    are one network."""
+    return get_backbone(backbone).network_key(depth, width, px)
 
 
 def _distinct(records: List[Dict[str, Any]], target_ratio: float) -> List[Dict[str, Any]]:

@@ -150,10 +150,11 @@ def _setup(cfg: RunConfig) -> _Run:
     and step."""
     cfg.validate()
     recipe = get_recipe(cfg.recipe)
-    spec = resolve_variant(cfg.variant, cfg.depth, cfg.width, cfg.resolution, cfg.dropout,
+    spec = resolve_variant(cfg.variant, cfg.depth, cfg.width, cfg.resolution, cfg.dropout, backbone=cfg.backbone,
                            note='custom (effscale train)')
     cfg = dataclasses.replace(cfg, depth=spec.depth, width=spec.width, resolution=spec.resolution,
-                              dropout=spec.dropout, lr=read_lr(cfg.lr_from) if cfg.lr_from else cfg.lr)
+                              dropout=spec.dropout, backbone=spec.backbone,
+                              lr=read_lr(cfg.lr_from) if cfg.lr_from else cfg.lr)
     ranks, device = join(resolve_device(cfg.device))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -277,7 +278,8 @@ def _result(run: _Run, status: str, error) -> Tuple[RunRecord, Dict[str, np.ndar
     record = RunRecord(
         variant=cfg.variant, seed=cfg.seed, dataset=run.data.name, status=status, error=error,
         best_val_top1=round(state.best_val, 3) if state.best_val >= 0 else None, epochs=len(state.rows),
-        wall_time_s=round(state.wall_s, 2), hardware=hardware_string(run.device), depth=run.spec.depth,
+        wall_time_s=round(state.wall_s, 2), hardware=hardware_string(run.device), backbone=run.spec.backbone,
+        depth=run.spec.depth,
         width=run.spec.width, resolution=run.spec.resolution, input_size=int(model.pretrained_cfg['input_size'][-1]),
         params=int(sum(p.numel() for p in model.parameters())), recipe=cfg.recipe, batch_size=cfg.batch_size,
         micro_batch=run.step.micro_batch, run_key=run.run_key,

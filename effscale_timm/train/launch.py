@@ -44,7 +44,8 @@ def run(cfg: RunConfig) -> int:
     """Train ``cfg`` (resuming when a checkpoint exists); the process exit code (a failed run, recorded in its
     run record, still exits 0; a killed torchrun worker makes the whole job exit non-zero)."""
     cfg.validate()
-    resolve_variant(cfg.variant, cfg.depth, cfg.width, cfg.resolution, cfg.dropout, note='custom (effscale train)')
+    resolve_variant(cfg.variant, cfg.depth, cfg.width, cfg.resolution, cfg.dropout, note='custom (effscale train)',
+                    backbone=cfg.backbone)
     if 'SLURM_JOB_ID' in os.environ and not distributed.in_worker():  # the job's log says what SLURM assigned
         _logger.info('SLURM job %s: GPUs %s, CUDA_VISIBLE_DEVICES=%s', os.environ['SLURM_JOB_ID'],
                      os.environ.get('SLURM_STEP_GPUS') or os.environ.get('SLURM_JOB_GPUS') or 'none',

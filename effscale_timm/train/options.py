@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ..scaling import SPEC_FIELDS
+from ..scaling import VARIANT_FIELDS
 from .recipes import RECIPES
 from .tracker import TRACKERS
 
@@ -50,8 +50,10 @@ class RunConfig:
     width: Optional[float] = _opt(None, 'width multiplier (default: the registered variant\'s, or 1)', config=False)
     resolution: Optional[float] = _opt(None, 'resolution multiplier (default: the registered variant\'s, or 1)',
                                        config=False)
-    dropout: Optional[float] = _opt(None, 'dropout before the classifier (default: the variant\'s, or 0.2)',
-                                    config=False)
+    dropout: Optional[float] = _opt(None, 'dropout before the classifier (default: the variant\'s, or the '
+                                          'backbone\'s)', config=False)
+    backbone: Optional[str] = _opt(None, "the network scaled: efficientnet_b0, mobilenetv2_100 or resnet50 (default: "
+                                         "the registered variant's, or efficientnet_b0)", config=False)
     drop_path: Optional[float] = _opt(None, "stochastic depth rate (default: the recipe's)")
     max_train_samples: Optional[int] = _opt(None, 'train on a fixed subset (demos)')
     max_eval_samples: Optional[int] = _opt(None, 'validate and test on a fixed subset (demos)')
@@ -170,5 +172,5 @@ def config_to_args(config: Dict[str, Any], multipliers: Optional[Dict[str, float
     Keys absent from ``config`` or null keep :class:`RunConfig`'s defaults; booleans become ``--x`` / ``--no-x``.
     """
     values = {k: config[k] for k in config_keys() if config.get(k) is not None}
-    values.update({k: v for k, v in (multipliers or {}).items() if k in SPEC_FIELDS and v is not None})
+    values.update({k: v for k, v in (multipliers or {}).items() if k in VARIANT_FIELDS and v is not None})
     return _flags(values)
