@@ -24,7 +24,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import yaml
 
-from effscale_timm.config import budget_variants, dataset_shape, resolve_variants, validate_config, variant_names
+from effscale_timm.config import (budget_variants, dataset_shape, flop_match_blocks, resolve_variants, validate_config,
+                                  variant_names)
 from effscale_timm.decision import SIGNIFICANCE, Contrast, Pooled, mde, pooled_sd
 from effscale_timm.files.run_record import read_run
 from effscale_timm.flops import macs_of
@@ -116,7 +117,8 @@ def seeds_for(pilot: Sequence[str], config, target: float) -> None:
     if pooled is None:
         raise SystemExit('the pilot has no seed-to-seed spread to plan with (one seed per variant?)')
     arms = len(variant_names(config))
-    axes = len((config.get('flop_match') or {}).get('axes', SCALING_AXES))
+    blocks = flop_match_blocks(config)
+    axes = len(blocks[0]['axes']) if blocks else len(SCALING_AXES)
     print(f'\n# Seeds for a target MDE of {target:g} points: pilot pooled seed SD {pooled.sd:.3f} points over '
           f'{pooled.n_runs} runs of {pooled.n_arms} arms; {arms} arms, compound against {axes} matched axes\n')
     print('| seeds per arm | MDE (points, 80% power) | cost × the config\'s seeds |')

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, effscale
+from effscale_timm.backbones import BACKBONES
 from effscale_timm.data.sources import SOURCES
 from effscale_timm.models import NAME_PATTERN, VARIANTS, resolve_variant
 from effscale_timm.scaling import FLOP_TOLERANCE, SCALING_AXES
@@ -152,7 +153,9 @@ def test_schema_enumerations_equal_the_code():
     assert set(props['dataset']['enum']) == set(SOURCES)
     assert set(props['recipe']['enum']) == set(RECIPES)
     assert props['device']['pattern'] == DEVICE_PATTERN
-    assert props['flop_match']['properties']['axes']['items']['enum'] == list(SCALING_AXES)
+    assert SCHEMA['$defs']['flop_match']['properties']['axes']['items']['enum'] == list(SCALING_AXES)
+    assert props['backbone']['enum'] == list(BACKBONES)
+    assert props['variants']['items']['oneOf'][1]['properties']['backbone']['enum'] == list(BACKBONES)
     name = props['variants']['items']['oneOf'][1]['properties']['name']['pattern']
     assert name == NAME_PATTERN
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from ..backbones import DEFAULT_BACKBONE
 from ..data.sources import SOURCES, DatasetError, check_imagenette_tree
@@ -130,13 +130,25 @@ def _check_variants(config: Dict[str, Any]) -> None:
             round_resolution(spec['resolution'], config['base_resolution'])
         except ValueError as e:
             raise ConfigError(f'variants[{i}] ({spec["name"]}): resolution: {e}') from e
-    match = config.get('flop_match')
-    if match:
-        if match.get('target') not in names:
-            raise ConfigError(f'flop_match.target: must be one of the configured variants, got {match.get("target")!r}')
-        bad = [a for a in match.get('axes', SCALING_AXES) if a not in SCALING_AXES]
+    for block in flop_match_blocks(config):
+        if block['target'] not in names:
+            raise ConfigError(f'flop_match.target: must be one of the configured variants, got {block["target"]!r}')
+        bad = [a for a in block['axes'] if a not in SCALING_AXES]
         if bad:
             raise ConfigError(f'flop_match.axes: allowed {list(SCALING_AXES)}, got {bad}')
+
+
+def flop_match_blocks(config: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The config's ``flop_match`` as a list of ``{'target', 'axes', 'names': {axis: variant name}}``: one mapping
+    names its variants ``effscale_{axis}_matched``; a list (one per compound target) ``{target}_{axis}_matched``."""
+    match = config.get('flop_match')
+    if not match:
+        return []
+    single = not isinstance(match, list)
+    blocks = [match] if single else match
+    return [dict(target=b.get('target'), axes=list(b.get('axes', SCALING_AXES)),
+                 names={a: f'effscale_{a}_matched' if single else f'{b.get("target")}_{a}_matched'
+                        for a in b.get('axes', SCALING_AXES)}) for b in blocks]
 
 
 def check_config(config: Dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..flops import macs_of, match_flops
 from ..models import baseline_name, register_variant, resolve_variant
 from ..scaling import SCALING_AXES, VARIANT_FIELDS, round_resolution
-from .checks import check_config, entry_spec
+from .checks import check_config, entry_spec, flop_match_blocks
 
 # (number of classes, input channels) of the datasets whose shape is known before preparing them
 DATASET_SHAPES = {'fashion_mnist': (10, 1), 'digits': (10, 1), 'cifar10': (10, 3), 'cifar100': (100, 3),
@@ -25,8 +25,7 @@ DATASET_SHAPES = {'fashion_mnist': (10, 1), 'digits': (10, 1), 'cifar10': (10, 3
 def variant_names(config: Dict[str, Any]) -> List[str]:
     """The names of every variant the study trains, in order, without building or measuring anything."""
     names = [e if isinstance(e, str) else e['name'] for e in config.get('variants') or ()]
-    match = config.get('flop_match')
-    return names + [f'effscale_{axis}_matched' for axis in (match.get('axes', SCALING_AXES) if match else ())]
+    return names + [name for block in flop_match_blocks(config) for name in block['names'].values()]
 
 
 def _scaled_axes(spec: Dict[str, Any]) -> int:
@@ -41,9 +40,9 @@ def budget_variants(config: Dict[str, Any]) -> List[str]:
     backbone = config.get('backbone', DEFAULT_BACKBONE)
     specs = {s['name']: s for s in (entry_spec(i, e, backbone) for i, e in enumerate(config.get('variants') or ()))}
     compound = [n for n, spec in specs.items() if _scaled_axes(spec) > 1]
-    match = config.get('flop_match')
-    if match and match.get('target') in compound:
-        return [match['target']] + [f'effscale_{axis}_matched' for axis in match.get('axes', SCALING_AXES)]
+    blocks = [b for b in flop_match_blocks(config) if b['target'] in compound]
+    if blocks:
+        return [name for b in blocks for name in [b['target'], *b['names'].values()]]
     return compound + [n for n, spec in specs.items() if _scaled_axes(spec) == 1]
 
 
@@ -51,9 +50,10 @@ def resolve_variants(config: Dict[str, Any], cache: os.PathLike = None) -> Dict[
     """``{name: {'depth', 'width', 'resolution', 'dropout', 'note'}}`` for every variant the study trains.
 
     Custom variants are registered in timm's registry. With ``flop_match: {target: NAME, axes: [...]}`` one variant
-    per axis, ``effscale_{axis}_matched``, is added whose measured MACs are within
-    :data:`~effscale_timm.scaling.FLOP_TOLERANCE` of NAME's at the dataset's base resolution (solved by
-    :func:`effscale_timm.flops.match_flops`; cached in ``cache`` as JSON, so that cluster jobs do not solve again).
+    per axis, ``effscale_{axis}_matched`` (``NAME_{axis}_matched`` for each block of a list), is added whose
+    measured MACs are within :data:`~effscale_timm.scaling.FLOP_TOLERANCE` of NAME's at the dataset's base
+    resolution, scaling NAME's backbone (solved by :func:`effscale_timm.flops.match_flops`; cached in ``cache`` as
+    JSON, so that cluster jobs do not solve again).
     """
     check_config(config)
     out: Dict[str, Dict[str, Any]] = {}
@@ -61,41 +61,39 @@ def resolve_variants(config: Dict[str, Any], cache: os.PathLike = None) -> Dict[
         spec = entry_spec(i, entry, config.get('backbone', DEFAULT_BACKBONE))
         name = spec.pop('name')
         out[name] = dict(spec, note=resolve_variant(name, **spec, note='custom (config)').note)
-    match = config.get('flop_match')
-    if match:
-        out.update(_flop_matched(config, out[match['target']], match, cache))
+    for block in flop_match_blocks(config):
+        out.update(_flop_matched(config, out[block['target']], block, cache))
     return out
 
 
-def _solve_flop_matches(config, target_spec, match) -> Dict[str, Dict[str, Any]]:
-    """One FLOP-matched spec per axis of ``match``, at the target variant's measured MACs."""
+def _solve_flop_matches(config, target_spec, block) -> Dict[str, Dict[str, Any]]:
+    """One FLOP-matched spec per axis of a flop_match ``block``, at the target variant's measured MACs."""
     base = config['base_resolution']
     classes, in_chans = dataset_shape(config)
     px, backbone = round_resolution(target_spec['resolution'], base), target_spec['backbone']
     target = macs_of(target_spec['depth'], target_spec['width'], px, classes, in_chans, backbone)
     found = {}
-    for axis in match.get('axes', SCALING_AXES):
+    for axis in block['axes']:
         try:
             m = match_flops(axis, target, base=baseline_name(backbone), input_size=base, num_classes=classes,
                             in_chans=in_chans)
         except ValueError as e:
             raise ConfigError(f'flop_match: {e}') from e
-        found[f'effscale_{axis}_matched'] = dict(
+        found[block['names'][axis]] = dict(
             depth=m.depth, width=m.width, resolution=m.resolution, backbone=backbone,
             dropout=get_backbone(backbone).default_dropout,
-            note=f'{axis} only, FLOP-matched to {match["target"]} ({m.macs / 1e6:.1f} vs {target / 1e6:.1f} MMACs, '
+            note=f'{axis} only, FLOP-matched to {block["target"]} ({m.macs / 1e6:.1f} vs {target / 1e6:.1f} MMACs, '
                  f'{m.rel_error:+.1%})')
     return found
 
 
-def _flop_matched(config, target_spec, match, cache) -> Dict[str, Dict[str, Any]]:
+def _flop_matched(config, target_spec, block, cache) -> Dict[str, Dict[str, Any]]:
     """The FLOP-matched variants, from the JSON cache when they were solved before; registered in timm's registry."""
     classes, in_chans = dataset_shape(config)
-    key = json.dumps([target_spec, sorted(match.get('axes', SCALING_AXES)), config['base_resolution'], classes, in_chans],
-                     sort_keys=True)
+    key = json.dumps([target_spec, block['names'], config['base_resolution'], classes, in_chans], sort_keys=True)
     cached = json.loads(Path(cache).read_text()) if cache and Path(cache).exists() else {}
     if key not in cached:
-        cached[key] = _solve_flop_matches(config, target_spec, match)
+        cached[key] = _solve_flop_matches(config, target_spec, block)
         if cache:
             write_json(cache, cached, indent=1)
     for name, spec in cached[key].items():
