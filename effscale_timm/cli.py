@@ -91,7 +91,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = handlers[args.effscale_stage](args)
         return result if isinstance(result, int) else 0
     except (EffscaleError, ValueError) as e:  # the package's own errors: one line; anything else keeps its traceback
-        logging.getLogger('effscale').error('%s', e)
         print(f'effscale {args.effscale_stage}: error: {e}', file=sys.stderr)
         return 2
 

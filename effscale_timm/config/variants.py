@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 from ..atomic import write_json
 from ..backbones import DEFAULT_BACKBONE, get_backbone
 from ..errors import ConfigError
+from ..files.damage import DamagedFileError, read_json_object
 from ..flops import macs_of, match_flops
 from ..models import baseline_name, register_variant, resolve_variant
 from ..scaling import SCALING_AXES, VARIANT_FIELDS, round_resolution
@@ -87,11 +88,20 @@ def _solve_flop_matches(config, target_spec, block) -> Dict[str, Dict[str, Any]]
     return found
 
 
+def _read_cache(cache) -> Dict[str, Any]:
+    """The FLOP-match cache's solutions; none when it is absent or damaged (it is only a cache: they are solved
+    again)."""
+    try:
+        return read_json_object(cache, 'FLOP-match cache') if cache and Path(cache).exists() else {}
+    except DamagedFileError:
+        return {}
+
+
 def _flop_matched(config, target_spec, block, cache) -> Dict[str, Dict[str, Any]]:
     """The FLOP-matched variants, from the JSON cache when they were solved before; registered in timm's registry."""
     classes, in_chans = dataset_shape(config)
     key = json.dumps([target_spec, block['names'], config['base_resolution'], classes, in_chans], sort_keys=True)
-    cached = json.loads(Path(cache).read_text()) if cache and Path(cache).exists() else {}
+    cached = _read_cache(cache)
     if key not in cached:
         cached[key] = _solve_flop_matches(config, target_spec, block)
         if cache:

@@ -20,7 +20,7 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 
 from ..atomic import write_atomic
-from ..files.damage import damaged, read_checked
+from ..files.damage import damaged, npz_arrays, read_checked
 from .sources import SOURCES, DatasetError
 
 _logger = logging.getLogger(__name__)
@@ -145,8 +145,7 @@ REBUILD = 'run `effscale prepare` again (the pipeline rebuilds it with the same 
 
 
 def _arrays(path: Path, keys: Optional[Sequence[str]]) -> Dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in (keys if keys is not None else z.files) if k in z.files}
+    return npz_arrays(path, keys)
 
 
 def load_prepared(path: os.PathLike, check: bool = True,

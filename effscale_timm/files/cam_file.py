@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from ..atomic import write_atomic
-from .damage import damaged, read_checked
+from .damage import damaged, npz_arrays, read_checked
 
 
 def save_cam(path: os.PathLike, result: Dict[str, Any], variant: Optional[str] = None) -> Path:
@@ -45,8 +45,7 @@ CAM_KEYS = ('images', 'labels', 'indices', 'classes', 'variant', 'pred', 'cam', 
 
 
 def _arrays(path: Path) -> Dict[str, Any]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    return npz_arrays(path)
 
 
 def load_cam(path: os.PathLike) -> Dict[str, Any]:

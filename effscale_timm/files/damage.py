@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Sequence, TypeVar
+from typing import Any, Callable, Dict, Optional, Sequence, TypeVar
+
+import numpy as np
 
 from ..errors import EffscaleError
 
@@ -57,3 +59,10 @@ def read_json_object(path: os.PathLike, kind: str, required: Sequence[str] = (),
     if lacking:
         raise damaged(path, f'not a {kind} (lacks {", ".join(lacking)})', remedy)
     return data
+
+
+def npz_arrays(path: os.PathLike, keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` (``keys`` only, those it has), no pickles; the file is closed even when it is not an
+    ``.npz`` (``np.load`` leaves it open then)."""
+    with open(path, 'rb') as f, np.load(f, allow_pickle=False) as z:
+        return {k: z[k] for k in (keys if keys is not None else z.files) if k in z.files}

@@ -17,7 +17,6 @@ folder's ``scaling`` by :func:`register_exported`, the one call to make first.
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from torch import nn
 from ..backbones import DEFAULT_BACKBONE
 from ..atomic import write_atomic
 from ..models import register_variant
+from .damage import damaged, read_json_object
 from .model_file import load_trained_model
 
 HUB_DIR = 'hub'  # the folder's name in a run's output folder
@@ -81,11 +81,13 @@ def _exported_config(source: str) -> Tuple[str, Dict[str, Any]]:
         return name, pretrained_cfg
     path = Path(source[len('local-dir:'):] if source.startswith('local-dir:') else source)
     path = path / 'config.json' if path.is_dir() else path
-    try:
-        config = json.loads(path.read_text())
-        return config['architecture'], config.get('pretrained_cfg', {})
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f'{path}: not an exported model\'s config.json ({type(e).__name__}: {e})') from None
+    config = read_json_object(path, "exported model's config.json", ('architecture',),
+                              'export the run again (effscale export)')
+    cfg = config.get('pretrained_cfg', {})
+    if not isinstance(cfg, dict):
+        raise damaged(path, "not an exported model's config.json (pretrained_cfg is not an object)",
+                      'export the run again (effscale export)')
+    return config['architecture'], cfg
 
 
 def register_exported(source: os.PathLike) -> str:

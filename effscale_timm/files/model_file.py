@@ -22,6 +22,7 @@ from torch import nn
 
 from ..atomic import write_atomic
 from ..models import VariantSpec, resolve_variant
+from .damage import damaged, read_checked
 
 MODEL_FILE = 'model.pt'  # its name in a run's output folder
 BUILD_ARGS = ('bn_eps', 'bn_momentum')  # build arguments a recipe may set (bn_eps changes the outputs)
@@ -53,12 +54,14 @@ def load_trained_model(path: os.PathLike, device: str = 'cpu') -> Tuple[nn.Modul
         ``(model in eval mode on device, meta)``, meta being the dict without ``state_dict``.
 
     Raises:
-        ValueError: keys are missing, or the name is registered here with different multipliers.
+        DamagedFileError: the file is missing, empty, not a ``torch.save`` file (truncated, random bytes), lacks the
+            keys above, or its weights do not fit the network it names.
+        ValueError: the name is registered here with different multipliers.
     """
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    missing = [k for k in MODEL_KEYS if k not in ckpt]
+    ckpt = read_checked(path, 'trained-model file', lambda p: torch.load(p, map_location=device, weights_only=True))
+    missing = [k for k in MODEL_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
-        raise ValueError(f'{path}: not an effscale model file, missing {missing}')
+        raise damaged(path, f'not an effscale trained-model file (lacks {", ".join(missing)})')
     name, spec = ckpt['variant'], ckpt['spec']
     try:
         resolve_variant(name, spec['depth'], spec['width'], spec['resolution'], spec.get('dropout'),
@@ -67,6 +70,9 @@ def load_trained_model(path: os.PathLike, device: str = 'cpu') -> Tuple[nn.Modul
         raise ValueError(f'{path}: variant {name!r} was trained as {spec}, but {e}') from e
     model = timm.create_model(name, **ckpt.get('model_args', {}), num_classes=ckpt['num_classes'],
                               in_chans=ckpt['in_chans'], base_resolution=ckpt['base_resolution'])
-    model.load_state_dict(ckpt['state_dict'])
+    try:
+        model.load_state_dict(ckpt['state_dict'])
+    except RuntimeError as e:
+        raise damaged(path, f'weights that do not fit {name} ({str(e).splitlines()[0]})') from None
     meta = {k: v for k, v in ckpt.items() if k != 'state_dict'}
     return model.to(device).eval(), meta

@@ -10,7 +10,7 @@ from typing import Tuple
 import numpy as np
 
 from ..atomic import write_atomic
-from .damage import damaged, read_checked
+from .damage import damaged, npz_arrays, read_checked
 
 PREDICTIONS = 'test_predictions.npz'
 
@@ -23,8 +23,8 @@ def write_predictions(path: os.PathLike, pred: np.ndarray, label: np.ndarray) ->
 
 
 def _load(path: Path) -> Tuple[np.ndarray, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return np.asarray(data['pred']), np.asarray(data['label'])
+    data = npz_arrays(path, ('pred', 'label'))
+    return data['pred'], data['label']
 
 
 def read_predictions(path: os.PathLike) -> Tuple[np.ndarray, np.ndarray]:

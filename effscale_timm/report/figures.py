@@ -97,6 +97,19 @@ def _check_comparable(cams: Sequence[Dict[str, Any]], paths: Sequence[os.PathLik
                          f'same effscale cam --stage or --base-resolution')
 
 
+def read_cam_files(npz_paths: Sequence[os.PathLike]) -> List[Dict[str, Any]]:
+    """The CAM files of one grid, read and checked to be of the same images at the same layer.
+
+    Raises:
+        DamagedFileError: a file is damaged. ValueError: no files, or files that do not belong in one grid.
+    """
+    if not npz_paths:
+        raise ValueError('cam_grid needs at least one CAM file')
+    cams = [load_cam(p) for p in npz_paths]
+    _check_comparable(cams, npz_paths)
+    return cams
+
+
 def cam_grid(npz_paths: Sequence[os.PathLike], out_png: os.PathLike, class_names: Optional[Sequence[str]] = None,
              max_images: int = 40, alpha: float = 0.45) -> Path:
     """Draw the maps of several variants on the same images as one PNG (the paper's Figure 7).
@@ -115,10 +128,7 @@ def cam_grid(npz_paths: Sequence[os.PathLike], out_png: os.PathLike, class_names
     Raises:
         ValueError: no files, files made on different images, or at different layers.
     """
-    if not npz_paths:
-        raise ValueError('cam_grid needs at least one CAM file')
-    cams = [load_cam(p) for p in npz_paths]
-    _check_comparable(cams, npz_paths)
+    cams = read_cam_files(npz_paths)
     first = cams[0]
     names = list(class_names) if class_names is not None else first['classes']
     rows, cols = min(len(first['labels']), max_images), 1 + len(cams)

@@ -39,7 +39,7 @@ from ..files.run_record import FINAL, read_study_run
 from ..train.lr_sweep import read_choice
 from .compare import attach_references, compare
 from .curves import plot_training_curves
-from .figures import cam_grid, plot_accuracy_vs_flops
+from .figures import cam_grid, plot_accuracy_vs_flops, read_cam_files
 from .markdown import (budget_markdown, comparison_markdown, failures_markdown, hardware_markdown, lr_markdown,
                        noise_sentence, references_markdown, smoke_markdown, time_sentence, verdict)
 from .runs import load_runs, summarize
@@ -84,8 +84,11 @@ def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.Pa
         (cams is None when skipped).
     """
     out_dir = Path(out_dir)
-    runs = load_runs(run_jsons, expected_runs)
+    runs = load_runs(run_jsons, expected_runs)  # every input is read before anything is written
     profiles = [read_profile(p) for p in profile_jsons]
+    choices = [read_choice(p) for p in lr_choices]
+    if cam_npzs:
+        read_cam_files(cam_npzs)
     rows = summarize(runs, profiles)
     unmatched = attach_references(rows)
     comparisons = compare(rows, margin, budget_results(budget_jsons), budget_factor)
@@ -105,7 +108,7 @@ def build_report(run_jsons: Sequence[os.PathLike], profile_jsons: Sequence[os.Pa
         comparison_markdown(comparisons) if comparisons else 'No compound row to compare.\n',
         noise_sentence(rows, runs, comparisons), time_sentence(comparisons),
         '## Verdict', '', text, _section('Budget check', budget_markdown(comparisons)),
-        _section('Learning rates chosen on validation', lr_markdown([read_choice(p) for p in lr_choices])),
+        _section('Learning rates chosen on validation', lr_markdown(choices)),
         '## Reference studies', '', references_markdown(rows, unmatched),
         '## Figures', '', '![Test top-1 against compute in three currencies](accuracy_vs_flops.png)', '',
         '![Grad-CAM of the predicted class per variant](cams.png)\n' if cams else
