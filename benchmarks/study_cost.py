@@ -24,6 +24,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import yaml
 
+from effscale_timm.backbones import BACKBONES
 from effscale_timm.config import (budget_variants, dataset_shape, flop_match_blocks, resolve_variants, validate_config,
                                   variant_names)
 from effscale_timm.decision import SIGNIFICANCE, Contrast, Pooled, mde, pooled_sd
@@ -35,12 +36,16 @@ from effscale_timm.train.lr_sweep import default_rates
 EVAL_COST = 1 / 3  # a forward pass is about a third of a training step
 
 
-def variant_rows(config, b0_img_per_s, b0_macs):
+def variant_rows(config, b0_img_per_s, b0_macs, measured=None):
+    """(name, px, macs, img/s) per variant: img/s scaled by MACs from its backbone's baseline where ``measured``
+    gives that baseline's img/s at the same px as B0's measurement, else from B0's (``b0_img_per_s`` at ``b0_macs``).
+    """
     classes, in_chans = dataset_shape(config)
     for name, spec in resolve_variants(config).items():
         px = round_resolution(spec['resolution'], config['base_resolution'])
-        macs = macs_of(spec['depth'], spec['width'], px, classes, in_chans)
-        yield name, px, macs, b0_img_per_s * b0_macs / macs
+        macs = macs_of(spec['depth'], spec['width'], px, classes, in_chans, spec['backbone'])
+        ref_ips, ref_macs = (measured or {}).get(spec['backbone'], (b0_img_per_s, b0_macs))
+        yield name, px, macs, ref_ips * ref_macs / macs
 
 
 def search_rows(config, b0_img_per_s, b0_macs):
@@ -95,7 +100,8 @@ def variant_hours(config, args, b0_macs) -> float:
         if config.get('lr_sweep') else 0
     budget = set(budget_variants(config)) if config.get('budget_check') else set()
     total = 0.0
-    for name, px, macs, ips in variant_rows(config, args.b0_img_per_s, b0_macs):
+    measured = {b: (ips, macs_of(1.0, 1.0, args.b0_px, 1000, 3, b)) for b, ips in args.baseline_img_per_s}
+    for name, px, macs, ips in variant_rows(config, args.b0_img_per_s, b0_macs, measured):
         images, runs = study_images(config, epoch_images, rates)
         if name in budget:
             images += len(config['seeds']) * config['budget_check'] * config['epochs'] * epoch_images
@@ -133,6 +139,13 @@ def seeds_for(pilot: Sequence[str], config, target: float) -> None:
     print(f'\nEven 20 seeds per arm do not reach an MDE of {target:g} points.')
 
 
+def _measured(text: str) -> Tuple[str, float]:
+    backbone, sep, ips = text.partition('=')
+    if not sep or backbone not in BACKBONES:
+        raise argparse.ArgumentTypeError(f'BACKBONE=IMG/S with a backbone of {sorted(BACKBONES)}, got {text!r}')
+    return backbone, float(ips)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--config', default='config/full.yaml')
@@ -140,6 +153,10 @@ def main():
     ap.add_argument('--base-resolution', type=int, default=None, help="override the config's base")
     ap.add_argument('--b0-img-per-s', type=float, default=4562.0, help='measured B0 training img/s')
     ap.add_argument('--b0-px', type=int, default=224, help='input size of that measurement')
+    ap.add_argument('--baseline-img-per-s', nargs='*', type=_measured, default=[], metavar='BACKBONE=IMG/S',
+                    help='a backbone\'s own measured baseline img/s at --b0-px (e.g. resnet50=2900); its variants are '
+                         'scaled from it instead of from B0 (dense convolutions run more MACs per second than B0\'s '
+                         'depthwise ones: scaled from B0 a ResNet is overestimated several times)')
     ap.add_argument('--train-images', type=int, default=None, help="training images per epoch (default: the dataset's)")
     ap.add_argument('--eval-images', type=int, default=None, help="validation + test images (default: the dataset's)")
     ap.add_argument('--pilot', nargs='*', default=None, help="a pilot study's run records (final.json): plan seeds")
@@ -148,8 +165,14 @@ def main():
     config = validate_config(yaml.safe_load(open(args.config)), args.schema)
     config['base_resolution'] = args.base_resolution or config['base_resolution']
     b0_macs = macs_of(1.0, 1.0, args.b0_px, 1000, 3)
+    others = sorted({s['backbone'] for s in resolve_variants(config).values()} - {'efficientnet_b0'}
+                    - {b for b, _ in args.baseline_img_per_s})
     print(f'# Estimated cost of {args.config} (base {config["base_resolution"]} px): B0 at {args.b0_px} px = '
-          f'{args.b0_img_per_s:,.0f} img/s scaled by MACs\n')
+          f'{args.b0_img_per_s:,.0f} img/s scaled by MACs' +
+          ''.join(f'; {b} at {ips:,.0f} img/s' for b, ips in args.baseline_img_per_s) + '\n')
+    if others and not config.get('search'):
+        print(f'Not measured: {", ".join(others)}, scaled from B0 by MACs (an overestimate for dense '
+              f'convolutions; give --baseline-img-per-s BACKBONE=IMG/S)\n')
     print('| variant | px | GMACs | est. img/s | runs | GPU hours |')
     print('|---|---|---|---|---|---|')
     if config.get('search'):

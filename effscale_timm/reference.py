@@ -12,8 +12,9 @@ the unit of each column::
     t7 = reference_table('table7')
     t7['units']['macs_b']  # 'billions of multiply-adds per image (the paper's FLOPS)'
 
-A reference row belongs beside one variant only: the one with its multipliers (:func:`matching_row`); a row whose
-source gives no multipliers (the seed study's single-axis models) belongs beside none. Compute is compared only as a
+A reference row belongs beside one variant only: the one with its multipliers (:func:`matching_row`), or the one it
+names (Table 3's compound models, whose multipliers the paper does not give); any other row whose source gives no
+multipliers (the seed study's single-axis models) belongs beside none. Compute is compared only as a
 ratio to each study's own B0 (:func:`compute_ratio`): the seed study counts 2 x multiply-adds at its own input size,
 the paper multiply-adds at 224 px, a small-image study far fewer; the ratios are comparable, the counts are not.
 """
@@ -124,17 +125,19 @@ def table_backbone(name: str) -> str:
 
 
 def matching_row(name: str, depth: float, width: float, resolution: float, rel_tol: float = 1e-3,
-                 backbone: str = DEFAULT_BACKBONE) -> Optional[Dict[str, Any]]:
+                 backbone: str = DEFAULT_BACKBONE, variant: Optional[str] = None) -> Optional[Dict[str, Any]]:
     """The row of table ``name`` whose backbone is ``backbone`` and whose multipliers are (depth, width, resolution)
-    within ``rel_tol``, else None.
+    within ``rel_tol``, or which names ``variant`` as the variant built to stand for it; else None.
 
-    Rows whose source does not give all three multipliers match nothing: where a model sits cannot be guessed from
-    its compute.
+    Other rows whose source does not give all three multipliers match nothing: where a model sits cannot be guessed
+    from its compute.
     """
     if table_backbone(name) != backbone:
         return None
     ours = (depth, width, resolution)
     for row in reference_rows(name):
+        if variant is not None and row.get('variant') == variant:
+            return row
         theirs = tuple(row.get(k) for k in SCALING_AXES)
         if all(t is not None for t in theirs) and all(math.isclose(float(o), float(t), rel_tol=rel_tol)
                                                       for o, t in zip(ours, theirs)):

@@ -78,3 +78,22 @@ def test_any_backbone_scales_through_scaled_model_and_register_variant():
     assert 'effscale_resnet50_compound' in timm.list_models('effscale_*')
     assert effscale_timm.VARIANTS['effscale_mobilenetv2_100_width'].width == 2.0 and math.isfinite(
         VARIANTS['effscale_resnet50_compound'].resolution)
+
+
+def test_table3_config_is_valid_and_compares_within_each_backbone():
+    """config/table3.yaml: valid, both backbones' Table 3 rows, a FLOP-match block per compound model (solving them
+    takes minutes; the README's dry run does it)."""
+    import yaml
+
+    from conftest import ROOT
+    from effscale_timm.config import check_config, flop_match_blocks, validate_config, variant_names
+
+    config = validate_config(yaml.safe_load((ROOT / 'config/table3.yaml').read_text()),
+                             ROOT / 'workflow/schemas/config.schema.yaml')
+    check_config(config)
+    names = variant_names(config)
+    for backbone in TABLE3:
+        for axis in ('', '_depth', '_width', '_resolution', '_compound'):
+            assert f'effscale_{backbone}{axis}' in names
+        assert {f'effscale_{backbone}_compound_{a}_matched' for a in ('depth', 'width', 'resolution')} <= set(names)
+    assert [b['target'] for b in flop_match_blocks(config)] == [f'effscale_{b}_compound' for b in sorted(TABLE3)]

@@ -52,7 +52,8 @@ def attach_references(rows: List[Dict[str, Any]]) -> List[Tuple[str, Dict[str, A
         for row in rows:
             if not all(is_finite(row.get(k)) for k in SCALING_AXES):
                 continue
-            ref = matching_row(table, row['depth'], row['width'], row['resolution'], backbone=_backbone(row))
+            ref = matching_row(table, row['depth'], row['width'], row['resolution'], backbone=_backbone(row),
+                               variant=row['variant'])
             if ref is not None:
                 row['refs'][table] = ref
                 matched.add((table, ref['method']))

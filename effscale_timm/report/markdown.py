@@ -208,8 +208,9 @@ def _reference_sentence(table: str) -> str:
     comp = next(r for r in ref['rows'] if r['axis'] == 'compound')
     singles = [r for r in ref['rows'] if r['axis'] in SCALING_AXES]
     ratios = [compute_ratio(table, r) for r in singles]
+    base = 'B0' if table_backbone(table) == DEFAULT_BACKBONE else 'baseline'
     text = (f'{ref["short"]}: its compound model ({comp["method"]}) is at {compute_ratio(table, comp):.2f}× its own '
-            f'B0\'s compute, its single-axis models at {min(ratios):.2f}–{max(ratios):.2f}×')
+            f'{base}\'s compute, its single-axis models at {min(ratios):.2f}–{max(ratios):.2f}×')
     paper = next(r for r in reference_table('table7')['rows'] if r['axis'] == 'compound')
     if table_backbone(table) == DEFAULT_BACKBONE and any(comp[k] != paper[k] for k in SCALING_AXES):
         text += (f'; its compound model is not paper Table 7\'s (d, w, r = {paper["depth"]:g}, {paper["width"]:g}, '
@@ -247,7 +248,7 @@ def references_markdown(rows, unmatched) -> str:
     missing = [f'{reference_table(t)["short"]} "{r["method"]}"' for t, r in unmatched if t in study_tables(rows)]
     if missing:
         parts.append('Reference rows beside no variant (no variant here has their multipliers, or the source does '
-                     'not give them): ' + '; '.join(missing) + '.')
+                     'not give them and names no variant built for them): ' + '; '.join(missing) + '.')
     return '\n'.join(parts) + '\n'
 
 

@@ -110,7 +110,9 @@ def geometry_table(rows: Sequence[Dict[str, Any]]) -> str:
 def legend_markdown() -> str:
     """Units and conventions of :func:`results_table` and :func:`geometry_table`."""
     return (
-        '**Units.** d, w, r: the depth, width and resolution multipliers asked for, relative to B0. test top-1: '
+        '**Units.** d, w, r: the depth, width and resolution multipliers asked for, relative to B0 (for another '
+        'backbone, MobileNetV2 or ResNet-50, "B0" here and in every ×B0 is that backbone\'s own baseline; a compound '
+        'row is compared only with single-axis rows of its own backbone). test top-1: '
         'percent on the test split, mean over the seeds whose run is usable, with its 95% interval from the seed '
         'standard deviation pooled over every arm of the study (the one the verdict uses; none with one seed per '
         'arm); n is the number of seeds. val top-1: the last epoch\'s, mean over the same seeds. Compute as a '

@@ -230,6 +230,27 @@ def test_html_report(study):
     assert 'table1.md' in html and 'accuracy_vs_flops.png' in html and 'cams.png' in html
 
 
+def _table1(workdir):
+    return (workdir / 'reports/table1.md').read_text().split('### The networks as built')[0]
+
+
+def test_a_damaged_run_file_is_reported_then_remade_by_the_same_command(study):
+    """A run's predictions cut short: the report still comes out, naming the file and counting the run as failed;
+    with the damaged file deleted the same command retrains that run alone and the table is the same again."""
+    before = _table1(study)
+    predictions = study / 'results/runs/digits/effscale_width_b0/seed0/test_predictions.npz'
+    predictions.write_bytes(predictions.read_bytes()[:300])
+    out = snakemake(study, config=TINY)
+    assert 'Traceback' not in out.stderr
+    table = (study / 'reports/table1.md').read_text()
+    assert f'effscale_width_b0 seed 0: its files are damaged: {predictions}' in table
+    assert '0 ok, 1 failed' in next(r for r in _table1(study).splitlines() if r.startswith('| effscale_width_b0 '))
+    predictions.unlink()
+    again = snakemake(study, config=TINY)
+    assert job_counts(again.stdout).get('train') == 1, again.stdout[-3000:]
+    assert _table1(study) == before
+
+
 def test_corrupt_prepared_dataset_is_rebuilt_not_used(study):
     """Last in this file: it changes the study's prepared file."""
     npz = study / 'results/data/digits.npz'
