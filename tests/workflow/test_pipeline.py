@@ -124,7 +124,7 @@ def test_slurm_profile_dry_run(tmp_path):
     out = snakemake(tmp_path, '-n', '--workflow-profile', str(ROOT / 'profiles/slurm'), '--configfile',
                     str(ROOT / 'config/full.yaml'))
     counts = job_counts(out.stdout)
-    assert counts['train'] == 9 * 3 and counts['profile'] == 9  # 6 models + 3 FLOP-matched, 3 seeds
+    assert counts['train'] == 9 * 5 and counts['profile'] == 9  # 6 models + 3 FLOP-matched, 5 seeds
     train_block = out.stdout[out.stdout.index('rule train:'):][:1500]
     assert re.search(r'gpu=1', train_block) and 'slurm_partition=gpu' in train_block
     assert 'runtime=240' in train_block and 'mem_mb=32000' in train_block  # config/full.yaml's, not the profile's

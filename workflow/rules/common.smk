@@ -156,26 +156,32 @@ def _args_text(args):
     return " ".join(shlex.quote(str(a)) for a in args)
 
 
-def train_args(wildcards, input, epochs=None):
+def train_args(wildcards, epochs=None):
     """`effscale train` arguments of a run: its seed, the config's training keys (RunConfig's fields, ``epochs``
-    overriding the study's), the variant's multipliers, and the chosen learning rate's file when the config sweeps
-    rates. search.epochs applies to the search's candidates only."""
+    overriding the study's) and the variant's multipliers. search.epochs applies to the search's candidates only.
+    A function of the wildcards alone: Snakemake reruns a job when such a parameter changes, and ignores parameters
+    derived from the input (the chosen rate's file is passed by ``lr_from``)."""
     study = dict(config, epochs=epochs or config["epochs"])
     if SEARCH and SEARCH.get("epochs") and is_candidate(wildcards.variant):
         study = dict(config, epochs=SEARCH["epochs"])
     args = ["--seed", wildcards.seed] + config_to_args(
         study, spec_of(wildcards.variant)
     )
-    return _args_text(args + (["--lr-from", input.lr] if input.lr else []))
+    return _args_text(args)
+
+
+def lr_from(wildcards, input):
+    """`--lr-from <chosen.json>` when the config sweeps rates (its content is an input: a new choice reruns)."""
+    return _args_text(["--lr-from", input.lr]) if input.lr else ""
 
 
 BUDGET = config.get("budget_check")
 BUDGET_VARIANTS = budget_variants(config) if BUDGET else []
 
 
-def budget_args(wildcards, input):
+def budget_args(wildcards):
     """`effscale train` arguments of a budget-check run: a study run's, at budget_check times the epochs."""
-    return train_args(wildcards, input, epochs=BUDGET * config["epochs"])
+    return train_args(wildcards, epochs=BUDGET * config["epochs"])
 
 
 LR_SWEEP = config.get("lr_sweep")

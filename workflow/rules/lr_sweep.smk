@@ -16,6 +16,7 @@ use rule train as sweep_train with:
         "results/benchmarks/sweep/{dataset}/{variant}/lr{lr}/seed{seed}.tsv"
     params:
         args=sweep_args,
+        lr_from="",  # the sweep's runs take their rate from --lr
 
 
 rule choose_lr:
