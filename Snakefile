@@ -30,6 +30,7 @@ include: "workflow/rules/profile.smk"
 include: "workflow/rules/cam.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/search.smk"
+include: "workflow/rules/design_space.smk"  # reuses the train rule
 
 
 rule all:
