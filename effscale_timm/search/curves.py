@@ -50,6 +50,12 @@ def _usable(runs: Sequence[RunRecord], key: str) -> List[float]:
     return [float(getattr(r, key)) for r in runs if r.usable and getattr(r, key) is not None]
 
 
+def _upsampled_from(runs: Sequence[RunRecord]) -> Optional[int]:
+    """The images' native size when a run's input is larger (resolution scaling then adds no real pixels)."""
+    sizes = [r.native_size for r in runs if r.input_size and r.native_size and r.input_size > r.native_size]
+    return min(sizes) if sizes else None
+
+
 def curves(data, macs, phis: Sequence[float]) -> Dict[str, List[Dict[str, Any]]]:
     """{strategy: [{phi, name, macs, test, val, loss, selected}]}: B0 at phi = 0; at the search's phi the found family
     is the chosen candidate's own runs (``selected``: the runs it was chosen on) unless it was trained again."""
@@ -65,7 +71,7 @@ def curves(data, macs, phis: Sequence[float]) -> Dict[str, List[Dict[str, Any]]]
             if name in macs:
                 points.append(dict(phi=phi, name=name, macs=macs[name], test=_usable(runs, 'test_top1'),
                                    val=_usable(runs, 'final_val_top1'), loss=_usable(runs, 'final_val_loss'),
-                                   selected=selected))
+                                   selected=selected, upsampled_from=_upsampled_from(runs)))
         out[s] = points
     return out
 

@@ -10,6 +10,7 @@ which file a member's multipliers come from (:func:`spec_source`) and whose lear
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -159,13 +160,23 @@ def spec_source(name: str, chosen: os.PathLike, match_dir: os.PathLike,
     return Path(chosen) if m.group(1) == 'search' else Path(match_dir) / f'phi{m.group(2)}.json'
 
 
+def _strategy_of(kind: str) -> str:
+    """The strategy a member name's kind stands for ('search' -> compound_found, 'width_matched' -> width)."""
+    return {'search': 'compound_found', 'paper': 'compound_paper'}.get(kind, kind.replace('_matched', ''))
+
+
 def lr_variant(name: str, search_phi: float = 1.0) -> Optional[str]:
     """Whose chosen learning rate a run of ``name`` trains with when the config sweeps rates (``lr_sweep``): its own
-    for B0, the family members and any configured variant (as Table 1's runs); for a search candidate the paper's
-    member at the search's phi (a network of the same compute: one sweep instead of one per candidate); none for a
-    design-space sample (every sample trains with the one configured rate, as in pycls's design-space studies)."""
+    for B0, the family members at whole phi and any configured variant (as Table 1's runs); a fractional-phi member
+    the rate of its strategy's member at the nearest whole phi below half-way (0.5 -> B0, 1.5 -> 1: its one seed would
+    not pay for a sweep of its own); a search candidate the rate of the paper's member at the search's phi (a network
+    of the same compute: one sweep instead of one per candidate); a design-space sample none (every sample trains with
+    the one configured rate, as in pycls's design-space studies)."""
     if is_design_member(name):
         return None
     if parse_candidate_name(name):
         return strategy_member('compound_paper', search_phi)
+    m = _MEMBER.match(name)
+    if m and not phi_from_code(m.group(2)).is_integer():
+        return strategy_member(_strategy_of(m.group(1)), math.ceil(phi_from_code(m.group(2)) - 0.5))
     return name

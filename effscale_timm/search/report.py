@@ -104,8 +104,11 @@ def choice_section(data) -> str:
     refs = [r for r in c.get('references', []) if r['n']]
     text = (f'Chosen on validation: `{c["name"]}` (α = {c["alpha"]:g}, β = {c["beta"]:g}, γ = {c["gamma"]:g}), mean '
             f'validation top-1 {c["mean"]:.2f} over {c["n"]} seed(s), P(best) = {c["p_best"]:.2f}.')
-    text += (f' **A tie**: {c["tie"]}; the found family is built from the highest mean, a tie-break the data do not '
-             f'make.' if c['tie'] else ' The choice is clear.')
+    if len(data['grid']['compound_candidates']) == 1:
+        text += ' It is the only compound candidate kept: no choice among compound networks was made.'
+    else:
+        text += (f' **A tie**: {c["tie"]}; the found family is built from the highest mean, a tie-break the data do '
+                 f'not make.' if c['tie'] else ' The choice is clear.')
     if refs:
         best_ref = max(refs, key=lambda r: r['mean'])
         if best_ref['mean'] > c['mean']:
@@ -153,6 +156,7 @@ def family_table(curve_map) -> str:
     for s, points in curve_map.items():
         for p in points:
             mark = ' (the chosen candidate\'s own runs)' if p['selected'] else ''
+            mark += f' (upsampled from {p["upsampled_from"]} px)' if p.get('upsampled_from') else ''
             lines.append(f'| {LABELS[s]} | {p["phi"]:g} | `{p["name"]}`{mark} | {p["macs"] / 1e6:.2f} | '
                          f'{_cell(p["test"])} | {_fmt(statistics.fmean(p["val"]) if p["val"] else None)} | '
                          f'{_fmt(statistics.fmean(p["loss"]) if p["loss"] else None, 3)} |')
@@ -204,8 +208,8 @@ def target_section(target, b0_macs: float) -> str:
             lines.append(f'| {LABELS[s]} | never ({r["why"]}) | {DASH} | {DASH} |')
             continue
         v = r['vs_found']
-        ratio = f'{v["ratio"]:.2f} [{v["low"]:.2f}, {v["high"]:.2f}]' if v else DASH
-        lines.append(f'| {LABELS[s]} | {r["macs"] / 1e6:.1f} [{r["low"] / 1e6:.1f}, {r["high"] / 1e6:.1f}] | '
+        ratio = f'{v["ratio"]:.3g} [{v["low"]:.3g}, {v["high"]:.3g}]' if v else DASH
+        lines.append(f'| {LABELS[s]} | {r["macs"] / 1e6:.3g} [{r["low"] / 1e6:.3g}, {r["high"] / 1e6:.3g}] | '
                      f'{r["macs"] / b0_macs:.2f} | {ratio} |')
     return (f'Target: {target["target"]:.2f}% test error, the highest of the strategies\' fitted errors at φ = '
             f'{target["top_phi"]:g} (pre-specified, so every strategy reaches it inside its fitted range).\n\n'

@@ -51,6 +51,7 @@ __all__ = ['Fit', 'fit_power_law', 'fit_log_linear', 'fit', 'held_out_check', 'c
 MIN_POWER_LAW_POINTS = 4  # distinct C for the 3-parameter power law (and one residual degree of freedom); fewer: line
 HUBER_K = 3.0  # Huber's scale in seed SDs: normal seed noise keeps full weight (|r| > 3 SD: 0.3% of runs)
 MAD_TO_SD = 1.4826  # the median absolute residual times this estimates a normal standard deviation
+MAX_EXPONENT = 5.0  # a fitted b above this is a step between two computes, not a power law (published b: 0.05-0.5)
 FIT_RULE = (f'power law y = a·C^−b + c, fitted in log space (robust Huber loss, each log residual weighted by the '
             f'fitted value), with ≥ {MIN_POWER_LAW_POINTS} distinct compute values when it converges, falls with '
             f'compute and is identified; else the log-linear line y = p + q·ln C; t intervals (delta method) at '
@@ -104,13 +105,23 @@ class Fit:
         """The t interval of one parameter: b and q directly, a and c on the log scale, p through (p0, q)."""
         cov, q = np.asarray(self.cov), self.quantile(confidence)
         log_cref = math.log(self.c_ref)
-        combos = {'b': ([0, 1, 0], self.theta[1], False), 'c': ([0, 0, 1], self.theta[2], True),
-                  'a': ([1, log_cref, 0], self.theta[0] + self.theta[1] * log_cref, True),
-                  'q': ([0, 1], self.theta[1], False), 'p': ([1, -log_cref], self.params.get('p', 0.0), False)}
+        if self.kind == 'power_law':
+            combos = {'b': ([0, 1, 0], lambda t: t[1], False), 'c': ([0, 0, 1], lambda t: t[2], True),
+                      'a': ([1, log_cref, 0], lambda t: t[0] + t[1] * log_cref, True)}
+        else:
+            combos = {'q': ([0, 1], lambda t: t[1], False), 'p': ([1, -log_cref], lambda t: t[0] - t[1] * log_cref,
+                                                                  False)}
+        if name not in combos:
+            raise ValueError(f'a {self.kind} fit has parameters {sorted(combos)}, not {name!r}')
         g, centre, log_scale = combos[name]
         half = q * math.sqrt(float(np.asarray(g) @ cov @ np.asarray(g)))
-        low, high = centre - half, centre + half
-        return (math.exp(low), math.exp(high)) if log_scale else (low, high)
+        low, high = centre(self.theta) - half, centre(self.theta) + half
+        return (_exp(low), _exp(high)) if log_scale else (low, high)
+
+
+def _exp(value: float) -> float:
+    """exp, infinite instead of an overflow (an interval that is not bounded above on the log scale)."""
+    return math.exp(value) if value < 700 else math.inf
 
 
 def _points(points: Mapping[float, Iterable[float]]) -> Tuple[np.ndarray, np.ndarray]:
@@ -196,7 +207,8 @@ def fit_power_law(points: Mapping[float, Iterable[float]]) -> Fit:
 
     Raises:
         ValueError: bad points, ``y <= 0`` somewhere, or no residual degree of freedom.
-        RuntimeError: no convergence, a curve that does not fall with compute (b <= 0), or parameters that are not
+        RuntimeError: no convergence, a curve that does not fall with compute (b <= 0) or falls as a step
+            (b > MAX_EXPONENT), or parameters that are not
             identified (the curvature matrix is singular: e.g. flat points, where the head vanishes and with it the
             exponent).
     """
@@ -234,7 +246,10 @@ def _power_fit(result, c: np.ndarray, y: np.ndarray, c_ref: float) -> Fit:
     ln_a, b, ln_c = (float(v) for v in result.x)
     if b <= 0:
         raise RuntimeError(f'the fitted curve does not fall with compute (b = {b:.3g})')
-    params = {'a': math.exp(ln_a) * c_ref ** b, 'b': b, 'c': math.exp(ln_c)}
+    log_a = ln_a + b * math.log(c_ref)
+    if not -700 < log_a < 700 or b > MAX_EXPONENT:
+        raise RuntimeError(f'the fitted exponent b = {b:.3g} is not a scaling law (a step, not a power law)')
+    params = {'a': math.exp(log_a), 'b': b, 'c': math.exp(ln_c)}
     return Fit('power_law', params, (ln_a, b, ln_c), tuple(map(tuple, cov.tolist())), c_ref, s, df, int(y.size),
                int(np.unique(c).size), 'power law')
 
@@ -251,7 +266,7 @@ def fit(points: Mapping[float, Iterable[float]], kind: Optional[str] = None) -> 
         return _with_reason(fit_log_linear(points), reason)
     try:
         out = fit_power_law(points)
-    except (RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError, OverflowError) as exc:
         if kind == 'power_law':
             raise
         return _with_reason(fit_log_linear(points), f'power law failed ({exc}): log-linear')

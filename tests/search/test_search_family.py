@@ -44,3 +44,12 @@ def test_fractional_phi_members_have_their_own_names_and_match_files(tmp_path):
     names = member_names([1, 2], search_phi=2)
     assert 'effscale_search_phi2' not in names and 'effscale_search_phi1' in names  # phi 2: the chosen candidate
     assert 'effscale_search_phi2' in member_names([1, 2], search_phi=2, retrain=True)
+
+
+def test_whose_learning_rate_a_member_trains_with():
+    from effscale_timm.search.family import lr_variant
+    assert lr_variant('effscale_depth_matched_phi3') == 'effscale_depth_matched_phi3'  # its own sweep, as Table 1
+    assert lr_variant('effscale_width_matched_phi1p5') == 'effscale_width_matched_phi1'  # one seed: no sweep of its own
+    assert lr_variant('effscale_paper_phi0p5') == 'effscale_b0' and lr_variant('effscale_search_phi2p5') == \
+        'effscale_search_phi2'
+    assert lr_variant('effscale_s2_a110_b130_g100', search_phi=2) == 'effscale_paper_phi2'
