@@ -127,8 +127,8 @@ def vs_paper_text(data) -> str:
     head = f'Found minus paper at φ = {phi:g} (`{found}` − `{paper}`, test top-1, Welch over seeds): '
     if found not in data['runs']:
         return head + (f'not measured: at φ = {phi:g} the found member is the chosen candidate\'s own runs, the ones '
-                       f'it was chosen on, which favour it (the winner\'s curse); with search.epochs below epochs the '
-                       f'found member is trained again and compared here.')
+                       f'it was chosen on, which favour it (the winner\'s curse); with search.epochs other than epochs '
+                       f'the found member is trained again and compared here.')
     a, b = _ok(data['runs'][found], 'test_top1'), _ok(data['runs'].get(paper, []), 'test_top1')
     d = welch_interval(a, b)
     if d is None:
