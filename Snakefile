@@ -41,6 +41,7 @@ include: "workflow/rules/cam.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/export.smk"  # on demand: exports/{dataset}/{variant}/seed{seed}
+include: "workflow/rules/design_space.smk"  # reuses the train rule
 
 
 rule all:

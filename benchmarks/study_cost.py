@@ -2,18 +2,24 @@
 
     python benchmarks/study_cost.py --config config/full.yaml [--b0-img-per-s 4562 --b0-px 224] [--train-images 54000]
     python benchmarks/study_cost.py --config config/search.yaml   # the coefficient search (config `search`)
+    python benchmarks/study_cost.py --config config/design_space.yaml   # the design-space study (`design_space`)
     python benchmarks/study_cost.py --config config/full.yaml --pilot results/runs/*/*/seed*/final.json --target-mde 0.5
 
 Method (an estimate, not a measurement): each variant's fvcore MACs (conv + linear) at the config's base are
 counted on the CPU; its training throughput is taken as the measured B0 throughput scaled by B0's MACs over the
 variant's (the default, 4,562 img/s, is plain timm B0 at 224 px, batch 256, bf16, channels_last on one H100, from
 the project's reference facts). Evaluation (validation every epoch, test once) is counted as a third of a training
-image. For a search config the grid is measured as the workflow measures it (the kept candidates, each with the
-study's seeds at search.epochs), and every family member at phi is costed at the paper's member's measured MACs
-(the found family is only known after the choice, and its members are near 2^phi x B0 like the paper's; the
-FLOP-matched ones are within ±5% of the found member by construction). Small inputs are launch-bound on a GPU, so the
-estimate is optimistic there; measure with benchmarks/gpu_suite.py where a GPU is at hand. The learning-rate sweep
-(rates x sweep seeds) and the budget check's longer runs are counted for the variants that have them.
+image. For a search config the grid is measured as the workflow measures it, at search.search_phi (the kept
+candidates, each with the study's seeds at search.epochs; with successive halving every compound candidate at
+halving.epochs and the better keep_fraction, costed at the candidates' mean MACs, at search.epochs); the paper's
+members are measured; the found family's and the FLOP-matched members at phi are costed at 2^phi x B0's MACs (the
+found family is only known after the choice; its member at the search's phi is within ±5% of 2^phi x B0, and the
+matched ones within ±5% of it); fractional phi train with one seed; a learning-rate sweep is counted for every
+variant that has its own (B0 and the members at whole phi, effscale_timm.search.family.lr_variant). A design-space
+config is its samples at regime x B0's MACs (each within ±5%), one run each at design_space.epochs. Small inputs are
+launch-bound on a GPU, so the estimate is optimistic there; measure with benchmarks/gpu_suite.py where a GPU is at
+hand. The learning-rate sweep (rates x sweep seeds) and the budget check's longer runs are counted for the variants
+that have them.
 
 Planning seeds (--pilot): the run records of a pilot study give the seed standard deviation pooled over its arms;
 for 2, 3, ... seeds per arm the table prints the minimum detectable effect of the report's own rule
@@ -48,30 +54,78 @@ def variant_rows(config, b0_img_per_s, b0_macs, measured=None):
         yield name, px, macs, ref_ips * ref_macs / macs
 
 
+def _sweep_runs(config):
+    """(runs, epochs) of one variant's learning-rate sweep, or (0, 0) without lr_sweep."""
+    sweep = config.get('lr_sweep')
+    if not sweep:
+        return 0, 0
+    rates = sweep.get('rates') or default_rates(config['recipe'], config['batch_size'])
+    return len(rates) * len(sweep['seeds']), sweep['epochs']
+
+
+def _candidate_rows(config, search, kept, ips):
+    """The search's candidates: the halving round and the candidates' runs."""
+    seeds, epochs = len(config['seeds']), search.get('epochs') or config['epochs']
+    compound = [r for r in kept['kept'] if not r['single_axis']]
+    references = [r for r in kept['kept'] if r['single_axis']]
+    halving = search.get('halving')
+    if not halving:
+        for r in kept['kept']:
+            yield r['name'], r['px'], r['macs'], ips(r['macs']), seeds, epochs
+        return
+    import math
+    mean = sum(r['macs'] for r in compound) / len(compound)
+    px = compound[0]['px']
+    yield f'halving: {len(compound)} compound candidates', px, mean, ips(mean), seeds * len(compound), \
+        halving['epochs']
+    going_on = max(1, math.ceil(halving.get('keep_fraction', 0.5) * len(compound))) + len(references)
+    yield f'{going_on} candidates on to search.epochs', px, mean, ips(mean), seeds * going_on, epochs
+
+
 def search_rows(config, b0_img_per_s, b0_macs):
     """(name, px, macs, img/s, runs, epochs) of every network a `search` config trains."""
-    from effscale_timm.search.family import member_spec, spec_macs, strategy_member
+    from effscale_timm.search.family import STRATEGIES, lr_variant, member_spec, spec_macs, strategy_member
     from effscale_timm.search.grid import filter_by_measured_macs, grid
 
     search, base = config['search'], config['base_resolution']
     classes, in_chans = dataset_shape(config)
-    seeds = len(config['seeds'])
+    seeds, search_phi = len(config['seeds']), search.get('search_phi', 1)
     kept = filter_by_measured_macs(grid(*(tuple(search['grid'][a]) for a in ('alpha', 'beta', 'gamma'))), base,
-                                   classes, in_chans, tolerance=search['tolerance'])
-    for r in kept['kept']:
-        yield r['name'], r['px'], r['macs'], b0_img_per_s * b0_macs / r['macs'], seeds, search.get('epochs') or \
-            config['epochs']
+                                   classes, in_chans, tolerance=search['tolerance'], phi=search_phi)
+
+    def ips(macs):
+        return b0_img_per_s * b0_macs / macs
+    yield from _candidate_rows(config, search, kept, ips)
     b0 = kept['b0_macs']
-    yield 'effscale_b0', base, b0, b0_img_per_s * b0_macs / b0, seeds, config['epochs']
-    phis = list(range(1, search['phis'] + 1)) + ([search['hold_out_phi']] if search.get('hold_out_phi') else [])
-    for phi in phis:
-        name = strategy_member('compound_paper', phi)
-        spec = member_spec(name)
-        macs = spec_macs(spec, base, classes, in_chans)
-        # paper, found, depth, width, resolution; the found phi = 1 is the chosen candidate unless its epochs differ
-        members = 5 if phi > 1 or (search.get('epochs') or config['epochs']) != config['epochs'] else 4
-        yield (f'phi={phi}: {members} members at ~{name}', round_resolution(spec['resolution'], base), macs,
-               b0_img_per_s * b0_macs / macs, seeds * members, config['epochs'])
+    sweep_runs, sweep_epochs = _sweep_runs(config)
+    yield 'effscale_b0', base, b0, ips(b0), seeds, config['epochs']
+    if sweep_runs:
+        yield 'effscale_b0 (lr sweep)', base, b0, ips(b0), sweep_runs, sweep_epochs
+    retrain = (search.get('epochs') or config['epochs']) != config['epochs']
+    whole = list(range(1, search['phis'] + 1)) + ([search['hold_out_phi']] if search.get('hold_out_phi') else [])
+    for phi, n_seeds in [(p, seeds) for p in whole] + [(p, 1) for p in search.get('fractional_phis') or []]:
+        paper = strategy_member('compound_paper', phi)
+        paper_macs = spec_macs(member_spec(paper), base, classes, in_chans)
+        others = [s for s in STRATEGIES if s != 'compound_paper'
+                  and not (s == 'compound_found' and phi == search_phi and not retrain)]
+        px = round_resolution(member_spec(paper)['resolution'], base)
+        yield f'{paper} ({n_seeds} seed(s))', px, paper_macs, ips(paper_macs), n_seeds, config['epochs']
+        target = 2.0 ** phi * b0
+        yield (f'phi={phi:g}: {len(others)} members at ~2^phi x B0', px, target, ips(target), n_seeds * len(others),
+               config['epochs'])
+        own = [s for s in STRATEGIES if lr_variant(strategy_member(s, phi), search_phi) == strategy_member(s, phi)]
+        if sweep_runs and own:
+            yield (f'phi={phi:g}: lr sweeps of {len(own)} members', px, target, ips(target), sweep_runs * len(own),
+                   sweep_epochs)
+
+
+def design_rows(config, b0_img_per_s, b0_macs):
+    """(name, px, macs, img/s, runs, epochs) of a `design_space` config: its samples, each at regime x B0's MACs."""
+    design, base = config['design_space'], config['base_resolution']
+    classes, in_chans = dataset_shape(config)
+    macs = design['regime'] * macs_of(1.0, 1.0, round_resolution(1.0, base), classes, in_chans)
+    yield (f'{design["samples"]} samples at {design["regime"]:g}x B0', base, macs, b0_img_per_s * b0_macs / macs,
+           design['samples'], design.get('epochs') or config['epochs'])
 
 
 # (training images per epoch, validation + test images) after the prepare step's 10% validation carve
@@ -175,16 +229,17 @@ def main():
               f'convolutions; give --baseline-img-per-s BACKBONE=IMG/S)\n')
     print('| variant | px | GMACs | est. img/s | runs | GPU hours |')
     print('|---|---|---|---|---|---|')
-    if config.get('search'):
-        train, evaluate = DATASET_IMAGES.get(config['dataset'], (54000, 16000))
-        total = 0.0
-        for name, px, macs, ips, runs, run_epochs in search_rows(config, args.b0_img_per_s, b0_macs):
-            hours = runs * run_epochs * ((args.train_images or train) + EVAL_COST * (args.eval_images or evaluate)) \
-                / ips / 3600
+    studies = [rows(config, args.b0_img_per_s, b0_macs) for key, rows in (('search', search_rows),
+                                                                         ('design_space', design_rows))
+               if config.get(key)]
+    total = variant_hours(config, args, b0_macs) if config.get('variants') else 0.0
+    train, evaluate = DATASET_IMAGES.get(config['dataset'], (54000, 16000))
+    epoch_images = (args.train_images or train) + EVAL_COST * (args.eval_images or evaluate)
+    for rows in studies:
+        for name, px, macs, ips, runs, run_epochs in rows:
+            hours = runs * run_epochs * epoch_images / ips / 3600
             total += hours
             print(f'| {name} | {px} | {macs / 1e9:.3f} | {ips:,.0f} | {runs} x {run_epochs} ep | {hours:.2f} |')
-    else:
-        total = variant_hours(config, args, b0_macs)
     print(f'| **total** | | | | | **{total:.1f}** |')
     if args.pilot is not None:
         seeds_for(args.pilot, config, args.target_mde)

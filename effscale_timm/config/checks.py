@@ -18,6 +18,9 @@ from ..train.options import DEVICE_PATTERN
 from ..train.recipes import RECIPES
 
 DATASETS_WITH_ROOT = ('imagefolder', 'imagenette')
+# The design-space study's share regression has 6 terms (3 shares, 3 pairwise products); 3 residual degrees of
+# freedom more make its t intervals usable (t at 3 df is 3.18; at 1 df it would be 12.7).
+MIN_DESIGN_SAMPLES = 9
 
 
 def _positive_int(config, key):
@@ -97,6 +100,29 @@ def _check_run(config: Dict[str, Any]) -> None:
         raise ConfigError(f'recipe: must be one of {", ".join(sorted(RECIPES))}, got {config["recipe"]!r}')
 
 
+def _check_phis(search: Dict[str, Any]) -> None:
+    """The search's phi: the candidates' phi among the fitted ones, fractional phi sorted, held-out phi beyond."""
+    phis = search['phis']
+    search_phi = search.get('search_phi', 1)
+    if search_phi not in range(1, phis + 1):
+        raise ConfigError(f'search.search_phi: must be one of the fitted phi 1..{phis} (its found member is the chosen '
+                          f'candidate), got {search_phi!r}')
+    fractional = search.get('fractional_phis')
+    if fractional is not None:
+        if not fractional:
+            raise ConfigError('search.fractional_phis: must not be empty (leave the key out for none)')
+        if any(b <= a for a, b in zip(fractional, fractional[1:])):
+            raise ConfigError(f'search.fractional_phis: must be sorted, each above the one before, got {fractional}')
+        if fractional[0] <= 0 or any(float(f).is_integer() for f in fractional):
+            raise ConfigError(f'search.fractional_phis: must be above 0 and not whole numbers (phi = 1..{phis} are '
+                              f'trained with every seed already), got {fractional}')
+    top = max([phis] + list(fractional or []))
+    hold = search.get('hold_out_phi')
+    if hold is not None and hold <= top:
+        raise ConfigError(f'search.hold_out_phi: must lie above the fitted range (phi <= {top:g}: search.phis and '
+                          f'search.fractional_phis), got {hold}')
+
+
 def _check_search(config: Dict[str, Any]) -> None:
     search = config.get('search')
     if not search:
@@ -106,14 +132,31 @@ def _check_search(config: Dict[str, Any]) -> None:
         if not (1.0 <= low <= high <= 4.0 and step > 0):
             raise ConfigError(f'search.grid.{axis}: [low, high, step] needs 1 <= low <= high <= 4 and step > 0, '
                               f'got {spec}')
-    hold = search.get('hold_out_phi')
-    if hold is not None and hold <= search['phis']:
-        raise ConfigError(f'search.hold_out_phi: must be above search.phis ({search["phis"]}), got {hold}')
+    _check_phis(search)
+    halving = search.get('halving')
+    epochs = search.get('epochs') or config['epochs']
+    if halving and halving['epochs'] >= epochs:
+        raise ConfigError(f'search.halving.epochs: must be below the candidates\' epochs ({epochs}: search.epochs, '
+                          f'else epochs), got {halving["epochs"]}')
+
+
+def _check_design(config: Dict[str, Any]) -> None:
+    design = config.get('design_space')
+    if not design:
+        return
+    regime = design.get('regime')
+    if isinstance(regime, bool) or not isinstance(regime, (int, float)) or not regime > 1:
+        raise ConfigError(f'design_space.regime: must be a number above 1 (the samples\' MACs as a multiple of '
+                          f'B0\'s: 1 is B0 itself, 2 is phi = 1\'s compute), got {regime!r}')
+    samples = design.get('samples')
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < MIN_DESIGN_SAMPLES:
+        raise ConfigError(f'design_space.samples: needs at least {MIN_DESIGN_SAMPLES} (the share regression\'s 6 '
+                          f'terms and 3 residual degrees of freedom), got {samples!r}')
 
 
 def _check_variants(config: Dict[str, Any]) -> None:
     variants = config.get('variants')
-    if config.get('search') and not variants:
+    if (config.get('search') or config.get('design_space')) and not variants:
         if config.get('flop_match'):
             raise ConfigError('flop_match: needs variants (the search matches its own families)')
         return
@@ -159,3 +202,4 @@ def check_config(config: Dict[str, Any]) -> None:
     _check_sweep(config)
     _check_variants(config)
     _check_search(config)
+    _check_design(config)

@@ -37,6 +37,7 @@ class RunRecord:
     test_samples: Optional[int] = None
     best_val_top1: Optional[float] = None
     final_val_top1: Optional[float] = None
+    final_val_loss: Optional[float] = None  # the last epoch's validation cross-entropy (nats)
     final_train_loss: Optional[float] = None
     final_train_top1: Optional[float] = None
     epochs: Optional[int] = None

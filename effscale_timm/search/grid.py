@@ -26,10 +26,10 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from ..flops import macs_of
 from ..backbones import DEFAULT_BACKBONE, get_backbone
 from ..models import NAME_PATTERN
-from ..scaling import FLOP_TOLERANCE, compound, round_resolution
+from ..scaling import FLOP_TOLERANCE, SCALING_AXES, compound, round_resolution
 
-__all__ = ['DEFAULT_GRID', 'grid', 'candidate_name', 'parse_candidate_name', 'is_candidate', 'network_key',
-           'filter_by_measured_macs']
+__all__ = ['DEFAULT_GRID', 'grid', 'candidate_name', 'parse_candidate_name', 'candidate_phi', 'is_candidate',
+           'network_key', 'scaled_axes', 'once_per_network', 'filter_by_measured_macs']
 
 Range = Tuple[float, float, float]  # (low, high, step), both ends included
 # The default grid: around the paper's (1.2, 1.1, 1.15), every value >= 1 (no axis shrinks), step 0.05:
@@ -70,29 +70,39 @@ def _code(value: float) -> str:
     return whole + frac.ljust(2, '0')
 
 
-def candidate_name(alpha: float, beta: float, gamma: float, prefix: str = 'effscale') -> str:
-    """A registry-safe variant name for a candidate: ``candidate_name(1.2, 1.1, 1.15) == 'effscale_a120_b110_g115'``.
+def candidate_name(alpha: float, beta: float, gamma: float, prefix: str = 'effscale', phi: float = 1.0) -> str:
+    """A registry-safe variant name for a candidate: ``candidate_name(1.2, 1.1, 1.15) == 'effscale_a120_b110_g115'``;
+    a candidate built at another phi says so: ``candidate_name(1.2, 1.1, 1.15, phi=2) ==
+    'effscale_s2_a120_b110_g115'`` (depth 1.2**2, width 1.1**2, resolution 1.15**2).
 
     Each coefficient (in [1, 10), at most 4 decimals) is written as its integer digit followed by its decimals,
-    at least two (1.125 -> ``1125``), so :func:`parse_candidate_name` reads it back exactly.
+    at least two (1.125 -> ``1125``), so :func:`parse_candidate_name` and :func:`candidate_phi` read it back exactly.
     """
     for n, v in (('alpha', alpha), ('beta', beta), ('gamma', gamma)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1.0 <= v < 10.0 \
                 or abs(round(v, _DECIMALS) - v) > 1e-9:
             raise ValueError(f'{n} must be a number in [1, 10) with at most {_DECIMALS} decimals, got {v!r}')
-    name = f'{prefix}_a{_code(alpha)}_b{_code(beta)}_g{_code(gamma)}'
+    at = '' if float(phi) == 1.0 else f'_s{f"{float(phi):g}".replace(".", "p")}'
+    name = f'{prefix}{at}_a{_code(alpha)}_b{_code(beta)}_g{_code(gamma)}'
     if not re.match(NAME_PATTERN, name):
         raise ValueError(f'candidate name {name!r} does not match {NAME_PATTERN}; use a lower-case prefix')
     return name
 
 
 _NAME_RE = re.compile(r'_a(\d+)_b(\d+)_g(\d+)$')
+_PHI_RE = re.compile(r'_s(\d+(?:p\d+)?)_a\d+_b\d+_g\d+$')
 
 
 def parse_candidate_name(name: str) -> Optional[Tuple[float, float, float]]:
     """(alpha, beta, gamma) of a :func:`candidate_name`, or ``None`` if ``name`` is not one."""
     m = _NAME_RE.search(name)
     return tuple(float(f'{d[0]}.{d[1:]}') for d in m.groups()) if m else None
+
+
+def candidate_phi(name: str) -> float:
+    """The phi a :func:`candidate_name` is built at (1 unless the name says ``_s{phi}``)."""
+    m = _PHI_RE.search(name)
+    return float(m.group(1).replace('p', '.')) if m else 1.0
 
 
 def is_candidate(name: str) -> bool:
@@ -107,22 +117,31 @@ def network_key(depth: float, width: float, px: int, backbone: str = DEFAULT_BAC
     return get_backbone(backbone).network_key(depth, width, px)
 
 
+def scaled_axes(depth: float, width: float, px: int, base_resolution: int) -> Tuple[str, ...]:
+    """The axes along which the network built from (depth, width, px) differs from B0 at ``base_resolution``: more
+    blocks (depth), more channels (width), more pixels (resolution). One or none: a single-axis network, whatever its
+    coefficients say (beta = 1.02 builds B0's channels)."""
+    mine, b0 = network_key(depth, width, px), network_key(1.0, 1.0, round_resolution(1.0, base_resolution))
+    return tuple(axis for axis, a, b in zip(SCALING_AXES, mine, b0) if a != b)
+
+
 def _distinct(records: List[Dict[str, Any]], target_ratio: float) -> List[Dict[str, Any]]:
     """One record per network, in the grid order of each network's first candidate. Its representative is the
-    candidate whose formula ``alpha * beta**2 * gamma**2`` is closest to ``target_ratio`` (ties: grid order): the
-    triple whose family, once rounding matters less at larger phi, comes closest to multiplying compute by
-    ``target_ratio`` per unit of phi. The others' names (grid order) are listed under ``same_network``."""
+    candidate whose formula ``(alpha * beta**2 * gamma**2)**phi`` is closest to ``target_ratio`` (ties: grid order):
+    the triple whose family, once rounding matters less at larger phi, comes closest to the compute it aims at. This is
+    a tie-break the data cannot make (the triples build one network here); the others' names (grid order) are listed
+    under ``same_network`` and the report names them."""
     groups: Dict[Tuple, List[Dict[str, Any]]] = {}
     for r in records:
         groups.setdefault(network_key(r['depth'], r['width'], r['px']), []).append(r)
     out = []
     for members in groups.values():
-        best = min(members, key=lambda r: abs(r['nominal'] / target_ratio - 1))
+        best = min(members, key=lambda r: abs(r['nominal'] ** r['phi'] / target_ratio - 1))
         out.append(dict(best, same_network=[r['name'] for r in members if r is not best]))
     return out
 
 
-def _once_per_network(count: Callable[[float, float, int], float]) -> Callable[[float, float, int], float]:
+def once_per_network(count: Callable[[float, float, int], float]) -> Callable[[float, float, int], float]:
     """``count``, called once per :func:`network_key` (depth 1.35 and 1.4 are one network, counted once)."""
     seen: Dict[Tuple, float] = {}
 
@@ -134,14 +153,16 @@ def _once_per_network(count: Callable[[float, float, int], float]) -> Callable[[
     return counted
 
 
-def _measure(alpha, beta, gamma, base, count, b0_macs) -> Dict[str, Any]:
-    """One candidate at phi = 1: depth alpha, width beta, resolution gamma, its pixels, MACs and ratio to B0."""
-    depth, width, resolution = compound(1.0, alpha, beta, gamma)
+def _measure(alpha, beta, gamma, base, count, b0_macs, phi=1.0) -> Dict[str, Any]:
+    """One candidate at ``phi``: depth alpha**phi, width beta**phi, resolution gamma**phi, its pixels, MACs, ratio to
+    B0 and the axes its built network scales (:func:`scaled_axes`)."""
+    depth, width, resolution = compound(phi, alpha, beta, gamma)
     px = round_resolution(resolution, base)
     macs = float(count(depth, width, px))
-    return dict(name=candidate_name(alpha, beta, gamma), alpha=alpha, beta=beta, gamma=gamma, depth=depth,
-                width=width, resolution=resolution, px=px, macs=macs, ratio=macs / b0_macs,
-                nominal=alpha * beta ** 2 * gamma ** 2)
+    axes = scaled_axes(depth, width, px, base)
+    return dict(name=candidate_name(alpha, beta, gamma, phi=phi), alpha=alpha, beta=beta, gamma=gamma, phi=phi,
+                depth=depth, width=width, resolution=resolution, px=px, macs=macs, ratio=macs / b0_macs,
+                nominal=alpha * beta ** 2 * gamma ** 2, scaled_axes=list(axes), single_axis=len(axes) <= 1)
 
 
 def _none_fits(candidates, closest, target_ratio, tolerance, base) -> str:
@@ -149,9 +170,9 @@ def _none_fits(candidates, closest, target_ratio, tolerance, base) -> str:
     extent = ', '.join(f'{n} {min(c[i] for c in candidates):g}..{max(c[i] for c in candidates):g}'
                        for i, n in enumerate(('alpha', 'beta', 'gamma')))
     return (f'no candidate of the grid ({len(candidates)} triples: {extent}) measures within ±{tolerance:.0%} of '
-            f'{target_ratio:g}x B0\'s MACs at base {base} px; the closest is alpha={closest["alpha"]:g}, '
-            f'beta={closest["beta"]:g}, gamma={closest["gamma"]:g} ({closest["px"]} px) at ratio '
-            f'{closest["ratio"]:.3f} ({closest["rel_error"]:+.1%}); widen the grid or the tolerance')
+            f'{target_ratio:g}x B0\'s MACs at base {base} px and phi = {closest["phi"]:g}; the closest is '
+            f'alpha={closest["alpha"]:g}, beta={closest["beta"]:g}, gamma={closest["gamma"]:g} ({closest["px"]} px) '
+            f'at ratio {closest["ratio"]:.3f} ({closest["rel_error"]:+.1%}); widen the grid or the tolerance')
 
 
 def filter_by_measured_macs(
@@ -159,20 +180,24 @@ def filter_by_measured_macs(
         base_resolution: int,
         num_classes: int,
         in_chans: int,
-        target_ratio: float = 2.0,
+        target_ratio: Optional[float] = None,
         tolerance: float = FLOP_TOLERANCE,
         count: Optional[Callable[[float, float, int], float]] = None,
+        phi: float = 1.0,
 ) -> Dict[str, Any]:
-    """The candidates whose measured MACs at phi = 1 are within ``tolerance`` of ``target_ratio`` x B0's.
+    """The candidates whose measured MACs at ``phi`` are within ``tolerance`` of ``target_ratio`` (default
+    ``2**phi``) x B0's.
 
-    Each candidate is built at depth alpha, width beta and ``round_resolution(gamma, base_resolution)`` pixels and
+    Each candidate is built at depth alpha**phi, width beta**phi and ``round_resolution(gamma**phi, base_resolution)``
+    pixels (at phi = 2 rounding separates triples that build one network at phi = 1) and
     counted (fvcore conv + linear multiply-adds, the paper's FLOPS, cached per network by
     :func:`effscale_timm.flops.count_scaled_macs`); B0 is counted at ``round_resolution(1, base_resolution)``.
     A candidate is kept when ``|ratio / target_ratio - 1| <= tolerance``, ratio = its MACs / B0's MACs.
-    Candidates that build the same network at phi = 1 (:func:`network_key`: repeats round up, channels to 8, pixels
-    to 4, so e.g. every alpha in 1.05..1.25 gives the same blocks) cannot be told apart by training it: it is
-    counted and kept once, represented by the triple whose alpha * beta**2 * gamma**2 is closest to target_ratio
-    (:func:`_distinct`).
+    Candidates that build the same network (:func:`network_key`: repeats round up, channels to 8, pixels to 4, so
+    e.g. every alpha in 1.05..1.25 gives the same blocks at phi = 1) cannot be told apart by training it: it is
+    counted and kept once, represented by the triple whose (alpha * beta**2 * gamma**2)**phi is closest to
+    target_ratio (:func:`_distinct`). A record says which axes its built network scales (``scaled_axes``) and
+    whether that is one or none (``single_axis``: such a candidate is a single-axis network, never a compound one).
 
     Args:
         count: ``count(depth, width, pixels) -> MACs``, for tests; defaults to fvcore at ``num_classes``/``in_chans``.
@@ -181,22 +206,23 @@ def filter_by_measured_macs(
         ``{'kept': [record, ...] (one per network, grid order), 'closest_rejected': record or None, 'b0_macs',
         'target_ratio', 'tolerance', 'base_resolution', 'num_classes', 'in_chans', 'n_candidates',
         'n_within_tolerance' (duplicates included)}``; a record has name, alpha, beta, gamma, depth, width,
-        resolution, px, macs, ratio, rel_error (ratio / target_ratio - 1), nominal (alpha * beta^2 * gamma^2)
-        and, when kept, same_network.
+        phi, resolution, px, macs, ratio, rel_error (ratio / target_ratio - 1), nominal (alpha * beta^2 *
+        gamma^2), scaled_axes, single_axis and, when kept, same_network.
 
     Raises:
         ValueError: no candidates, or none within the tolerance (the message names the grid's extent and the
             closest candidate with its measured ratio).
     """
     candidates = [tuple(float(v) for v in c) for c in candidates]
+    target_ratio = 2.0 ** float(phi) if target_ratio is None else float(target_ratio)
     if not candidates:
         raise ValueError('filter_by_measured_macs: no candidates (an empty grid)')
     if count is None:
         def count(d, w, px):
             return macs_of(d, w, px, num_classes, in_chans)
-    count = _once_per_network(count)
+    count = once_per_network(count)
     b0_macs = float(count(1.0, 1.0, round_resolution(1.0, base_resolution)))
-    records = [_measure(a, b, g, base_resolution, count, b0_macs) for a, b, g in candidates]
+    records = [_measure(a, b, g, base_resolution, count, b0_macs, float(phi)) for a, b, g in candidates]
     for r in records:
         r['rel_error'] = r['ratio'] / target_ratio - 1.0
     kept = [r for r in records if abs(r['rel_error']) <= tolerance]
@@ -207,4 +233,4 @@ def filter_by_measured_macs(
     return dict(kept=_distinct(kept, target_ratio), closest_rejected=closest, b0_macs=b0_macs,
                 target_ratio=target_ratio, tolerance=tolerance, base_resolution=base_resolution,
                 num_classes=num_classes, in_chans=in_chans, n_candidates=len(candidates),
-                n_within_tolerance=len(kept))
+                n_within_tolerance=len(kept), phi=float(phi))

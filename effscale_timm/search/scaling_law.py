@@ -1,278 +1,344 @@
-"""A scaling law of error against compute, its uncertainty over seeds, and a check of its prediction on held-out
-compute. Imports numpy and scipy only.
+"""A scaling law of error (or validation cross-entropy) against compute: the fit, its t intervals, the check of its
+prediction at a held-out compute, and the compute a curve needs to reach a target. Imports numpy and scipy only.
 
-Models (``C``: multiply-adds of one image; ``err``: error rate, any unit, e.g. 1 - top-1 or percent):
+Models (``C``: multiply-adds of one image; ``y``: error in points, or cross-entropy in nats; every run one point):
 
-- power law with an irreducible error (Hestness et al. 2017, Kaplan et al. 2020): ``err = a * C**(-b) + c``,
+- **power law with a floor** (Hestness et al. 2017, Kaplan et al. 2020, Hoffmann et al. 2022): ``y = a * C**-b + c``,
   fitted by :func:`fit_power_law`;
-- log-linear (``err = p + q * ln C``, natural log), fitted by :func:`fit_log_linear`, for too few points to fit a
-  three-parameter curve.
+- **log-linear baseline**: ``y = p + q * ln C``, ordinary least squares (:func:`fit_log_linear`).
 
-:func:`fit` chooses: the power law when there are at least 4 distinct C (one more than its 3 parameters, so the
-fit is not an interpolation) and it converges; otherwise the log-linear line (2 or 3 distinct C, or the power law's
-fit failed, with the reason recorded). One distinct C is an error.
+:func:`fit` takes the power law with at least :data:`MIN_POWER_LAW_POINTS` distinct compute values and one residual
+degree of freedom when it converges and is identified (finite, positive-definite covariance); otherwise the
+log-linear line, and ``reason`` says why.
 
-:func:`bootstrap_fit` gives percentile intervals over seeds; :func:`predict_held_out` fits without the largest
-compute and says whether the measurement lands inside the predicted interval.
+How the power law is fitted (the choices the simulation in ``tests/search/test_scaling_law.py`` settled):
+
+- In log space, as Hoffmann et al.: the parameters are ``theta = (ln A, b, ln c)`` with ``y = A (C / C_ref)**-b +
+  c``, so ``a = A * C_ref**b`` and ``c`` are positive by construction; the residual of a run is ``ln y - ln f``.
+- Each log residual is weighted by the fitted value ``f`` (two passes, the first weighted by the median ``y`` at its
+  compute), which makes it,
+  to first order, ``y - f`` in the units of ``y``. The seed noise of an error is about constant in points: unweighted
+  log residuals take the noise at the smallest, highest-error model for the noise everywhere and understate it at the
+  largest model by the ratio of the errors (simulated: the held-out check said "inside" 92% of the time at a nominal
+  95%; weighted: 95%).
+- A robust loss, ``scipy.optimize.least_squares(loss='huber')`` with scale ``HUBER_K`` times a seed standard
+  deviation: in the first pass the median over computes with two or more runs of their runs' SD (else the
+  root-mean-square residual of a plain least-squares pass), in the second ``MAD_TO_SD`` times the first pass's median
+  absolute residual (which one far run does not inflate): ordinary seed noise keeps its full weight, a run more than
+  3 SD away counts linearly.
+- Intervals: ``s**2 = sum(r**2) / (N - 3)`` with ``N - 3`` degrees of freedom, ``cov(theta) = s**2 (J^T J)^-1``
+  (Gauss-Newton), t quantiles; a prediction's standard error by the delta method. Simulated at this project's fit
+  sizes, the exponent's 95% interval covers the true exponent and the held-out check says "inside" at 95%, within
+  Monte-Carlo error.
+
+:func:`held_out_check` scores a measured compute that was not fitted by its standardised residual
+``t = (mean - predicted) / sqrt(se_fit**2 + s**2 / n)`` against the t quantile at the fit's degrees of freedom;
+:func:`compute_to_reach` inverts a curve at a target with a delta-method interval on ``ln C``.
 """
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field, replace
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, replace
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import optimize, stats
 
-__all__ = ['Fit', 'BootstrapFit', 'fit_power_law', 'fit_log_linear', 'fit', 'bootstrap_fit', 'predict_held_out',
-           'MIN_POWER_LAW_POINTS', 'FIT_RULE']
+__all__ = ['Fit', 'fit_power_law', 'fit_log_linear', 'fit', 'held_out_check', 'compute_to_reach', 'compute_ratio',
+           'MIN_POWER_LAW_POINTS', 'FIT_RULE', 'HUBER_K']
 
-MIN_POWER_LAW_POINTS = 4  # distinct C for the 3-parameter power law; fewer: log-linear
-FIT_RULE = (f'power law err = a*C^-b + c with >= {MIN_POWER_LAW_POINTS} distinct compute values (log-linear '
-            f'err = p + q*ln C if it does not converge); log-linear with 2-3; one is an error')
+MIN_POWER_LAW_POINTS = 4  # distinct C for the 3-parameter power law (and one residual degree of freedom); fewer: line
+HUBER_K = 3.0  # Huber's scale in seed SDs: normal seed noise keeps full weight (|r| > 3 SD: 0.3% of runs)
+MAD_TO_SD = 1.4826  # the median absolute residual times this estimates a normal standard deviation
+MAX_EXPONENT = 5.0  # a fitted b above this is a step between two computes, not a power law (published b: 0.05-0.5)
+FIT_RULE = (f'power law y = a·C^−b + c, fitted in log space (robust Huber loss, each log residual weighted by the '
+            f'fitted value), with ≥ {MIN_POWER_LAW_POINTS} distinct compute values when it converges, falls with '
+            f'compute and is identified; else the log-linear line y = p + q·ln C; t intervals (delta method) at '
+            f'runs − parameters degrees of freedom')
 
 
 @dataclass(frozen=True)
 class Fit:
-    """A fitted curve. ``params``: a, b, c (power law) or p, q (log-linear) in the units of C and err given;
-    ``c_ref`` is the smallest C, by which C was divided while fitting."""
+    """A fitted curve. ``params``: a, b, c (power law) or p, q (log-linear) in the units of C and y given.
+    ``theta`` and ``cov`` are the parameters the fit works in ((ln A, b, ln c) or (p0, q), both against
+    ``x = ln(C / c_ref)``) and their covariance; ``s`` is the residual standard deviation (units of y) with ``df``
+    degrees of freedom."""
     kind: str  # 'power_law' or 'log_linear'
     params: Dict[str, float]
+    theta: Tuple[float, ...]
+    cov: Tuple[Tuple[float, ...], ...]
     c_ref: float
+    s: float
+    df: int
     n_points: int
     n_distinct: int
-    rmse: float
-    reason: str = ''  # why this kind (the rule, or the power law's failure)
+    reason: str = ''
+
+    def _x(self, macs) -> np.ndarray:
+        return np.log(np.asarray(macs, dtype=float) / self.c_ref)
 
     def predict(self, macs) -> np.ndarray:
-        """The fitted err at compute ``macs`` (a number or an array)."""
-        return _curve(self.kind, self.params, self.c_ref, np.asarray(macs, dtype=float))
+        """The fitted y at compute ``macs`` (a number or an array)."""
+        x = self._x(macs)
+        if self.kind == 'power_law':
+            return np.exp(self.theta[0] - self.theta[1] * x) + math.exp(self.theta[2])
+        return self.theta[0] + self.theta[1] * x
+
+    def gradient(self, macs) -> np.ndarray:
+        """d predict / d theta at ``macs``: shape (..., number of parameters)."""
+        x = self._x(macs)
+        if self.kind == 'power_law':
+            head = np.exp(self.theta[0] - self.theta[1] * x)
+            return np.stack([head, -x * head, np.full_like(x, math.exp(self.theta[2]))], axis=-1)
+        return np.stack([np.ones_like(x), x], axis=-1)
+
+    def se(self, macs) -> np.ndarray:
+        """Standard error of the fitted value at ``macs`` (delta method)."""
+        g = self.gradient(macs)
+        return np.sqrt(np.einsum('...i,ij,...j->...', g, np.asarray(self.cov), g))
+
+    def quantile(self, confidence: float = 0.95) -> float:
+        return float(stats.t.ppf(0.5 + confidence / 2, self.df))
+
+    def interval(self, name: str, confidence: float = 0.95) -> Tuple[float, float]:
+        """The t interval of one parameter: b and q directly, a and c on the log scale, p through (p0, q)."""
+        cov, q = np.asarray(self.cov), self.quantile(confidence)
+        log_cref = math.log(self.c_ref)
+        if self.kind == 'power_law':
+            combos = {'b': ([0, 1, 0], lambda t: t[1], False), 'c': ([0, 0, 1], lambda t: t[2], True),
+                      'a': ([1, log_cref, 0], lambda t: t[0] + t[1] * log_cref, True)}
+        else:
+            combos = {'q': ([0, 1], lambda t: t[1], False), 'p': ([1, -log_cref], lambda t: t[0] - t[1] * log_cref,
+                                                                  False)}
+        if name not in combos:
+            raise ValueError(f'a {self.kind} fit has parameters {sorted(combos)}, not {name!r}')
+        g, centre, log_scale = combos[name]
+        half = q * math.sqrt(float(np.asarray(g) @ cov @ np.asarray(g)))
+        low, high = centre(self.theta) - half, centre(self.theta) + half
+        return (_exp(low), _exp(high)) if log_scale else (low, high)
 
 
-def _curve(kind: str, params: Mapping[str, object], c_ref: float, macs):
-    """The curve at ``macs``, evaluated relative to ``c_ref``; parameters may be arrays (one curve each)."""
-    log_x = np.log(macs / c_ref)
-    if kind == 'power_law':
-        return params['a'] * c_ref ** -np.asarray(params['b']) * np.exp(-np.asarray(params['b']) * log_x) \
-            + params['c']
-    return params['p'] + params['q'] * (log_x + math.log(c_ref))
+def _exp(value: float) -> float:
+    """exp, infinite instead of an overflow (an interval that is not bounded above on the log scale)."""
+    return math.exp(value) if value < 700 else math.inf
 
 
-def _points(macs, err) -> Tuple[np.ndarray, np.ndarray]:
-    """(C, err) as float arrays; raises ValueError for mismatched, non-finite or non-positive C, or one distinct C."""
-    c, e = np.asarray(macs, dtype=float).ravel(), np.asarray(err, dtype=float).ravel()
-    if c.shape != e.shape or c.size == 0:
-        raise ValueError(f'macs and err must be non-empty and of one length, got {c.size} and {e.size}')
-    if not (np.all(np.isfinite(c)) and np.all(np.isfinite(e))) or np.any(c <= 0):
-        raise ValueError('macs must be finite and > 0 and err finite')
+def _points(points: Mapping[float, Iterable[float]]) -> Tuple[np.ndarray, np.ndarray]:
+    """(C, y) as float arrays, one entry per finite run; raises ValueError for C <= 0 or fewer than 2 distinct C."""
+    c, y = [], []
+    for macs, values in points.items():
+        for v in values:
+            if v is not None and math.isfinite(float(v)):
+                c.append(float(macs))
+                y.append(float(v))
+    c, y = np.asarray(c), np.asarray(y)
+    if c.size == 0 or not np.all(np.isfinite(c)) or np.any(c <= 0):
+        raise ValueError(f'a scaling law needs runs at finite compute > 0, got {sorted(points)}')
     if np.unique(c).size < 2:
         raise ValueError(f'a scaling law needs at least 2 distinct compute values, got {np.unique(c).size} '
                          f'(C = {np.unique(c).tolist()}); train a larger or smaller variant')
-    return c, e
+    return c, y
 
 
-def _rmse(fitted: Fit, c, e) -> float:
-    return float(np.sqrt(np.mean((fitted.predict(c) - e) ** 2)))
+def _robust_seed_sd(c: np.ndarray, y: np.ndarray) -> Optional[float]:
+    """The median over computes with 2 or more runs of their runs' standard deviation (one far run moves one
+    compute's SD, not the median); None without replicates or spread."""
+    sds = [float(np.std(y[c == macs], ddof=1)) for macs in np.unique(c) if np.sum(c == macs) > 1]
+    sd = float(np.median(sds)) if sds else 0.0
+    return sd if sd > 0 else None
 
 
-def fit_log_linear(macs, err) -> Fit:
-    """Least squares of ``err = p + q * ln C`` (``np.polyfit`` on ln(C / C_min), then shifted back to ln C)."""
-    c, e = _points(macs, err)
+def _group_medians(c: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each run's compute's median value (the first pass's weights: robust to one far run)."""
+    return np.array([float(np.median(y[c == macs])) for macs in c])
+
+
+def fit_log_linear(points: Mapping[float, Iterable[float]]) -> Fit:
+    """Ordinary least squares of ``y = p + q ln C`` over every run, t intervals at ``runs - 2`` degrees of freedom
+    (``s`` and ``df`` are NaN and 0 with only two runs)."""
+    c, y = _points(points)
     c_ref = float(c.min())
-    q, p_ref = np.polyfit(np.log(c / c_ref), e, 1)
-    params = {'p': float(p_ref - q * math.log(c_ref)), 'q': float(q)}
-    out = Fit('log_linear', params, c_ref, c.size, int(np.unique(c).size), 0.0, 'log-linear')
-    return replace(out, rmse=_rmse(out, c, e))
+    x = np.log(c / c_ref)
+    design = np.stack([np.ones_like(x), x], axis=1)
+    theta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    df = int(y.size - 2)
+    s = math.sqrt(float(((y - design @ theta) ** 2).sum()) / df) if df > 0 else float('nan')
+    cov = np.linalg.inv(design.T @ design) * s ** 2
+    params = {'p': float(theta[0] - theta[1] * math.log(c_ref)), 'q': float(theta[1])}
+    return Fit('log_linear', params, tuple(map(float, theta)), tuple(map(tuple, cov.tolist())), c_ref, s, df,
+               int(y.size), int(np.unique(c).size), 'log-linear')
 
 
-def _start(x, e, c_max) -> Tuple[float, float, float]:
-    """A starting point: c half the smallest err, b from the log-log slope of err - c between the ends."""
-    c0 = 0.5 * min(float(e.min()), c_max)
-    small, large = e[x == x.min()].mean() - c0, e[x == x.max()].mean() - c0
-    b0 = float(np.clip(math.log(max(small, 1e-12) / max(large, 1e-12)) / math.log(x.max()), 0.05, 2.0))
-    return max(float(small), 1e-6), b0, c0
+def _starts(x: np.ndarray, y: np.ndarray) -> Iterable[np.ndarray]:
+    """Starting points (ln A, b, ln c): a floor at a tenth, half and nine tenths of the smallest y, the head's
+    log-log slope against compute from a straight line through ln(y - floor)."""
+    for share in (0.1, 0.5, 0.9):
+        floor = share * float(y.min())
+        slope, level = np.polyfit(x, np.log(np.maximum(y - floor, 1e-9 * float(y.max()))), 1)
+        yield np.array([level, float(np.clip(-slope, 0.01, 3.0)), math.log(floor)])
 
 
-def fit_power_law(macs, err, p0: Optional[Sequence[float]] = None) -> Fit:
-    """Least squares of ``err = a * C**(-b) + c`` with ``scipy.optimize.curve_fit`` (trust-region reflective).
+def _solve(x, y, weights, scale, starts) -> optimize.OptimizeResult:
+    """The best of least_squares from every start: weighted log residuals, Huber loss of scale ``scale``."""
+    def residuals(theta):
+        return weights * (np.log(y) - np.log(np.exp(theta[0] - theta[1] * x) + np.exp(theta[2])))
 
-    For conditioning C is divided by its smallest value ``C_min`` and the curve is evaluated in log space:
-    ``err = A * exp(-b * ln(C / C_min)) + c``, with ``a = A * C_min**b``. Bounds: ``A > 0``, ``b > 0`` (at most
-    5), ``0 <= c < min(err)``. ``p0``: a start (A, b, c) in these units, e.g. a previous fit's.
+    def jacobian(theta):
+        head, floor = np.exp(theta[0] - theta[1] * x), np.exp(theta[2])
+        f = head + floor
+        return -(weights / f)[:, None] * np.stack([head, -x * head, np.full_like(x, floor)], axis=1)
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        for start in starts:
+            r = optimize.least_squares(residuals, start, jac=jacobian, loss='huber', f_scale=scale, method='trf',
+                                       max_nfev=2000)
+            if r.status > 0 and np.all(np.isfinite(r.x)) and (best is None or r.cost < best.cost):
+                best = r
+    if best is None:
+        raise RuntimeError('least_squares did not converge from any start')
+    return best
+
+
+def fit_power_law(points: Mapping[float, Iterable[float]]) -> Fit:
+    """``y = a C**-b + c`` in log space with the Huber loss, log residuals weighted by the fitted value (the module
+    docstring); t intervals at ``runs - 3`` degrees of freedom.
 
     Raises:
-        ValueError: bad points, or ``min(err) <= 0`` (no room for c).
-        RuntimeError: curve_fit does not converge.
+        ValueError: bad points, ``y <= 0`` somewhere, or no residual degree of freedom.
+        RuntimeError: no convergence, a curve that does not fall with compute (b <= 0) or falls as a step
+            (b > MAX_EXPONENT), or parameters that are not
+            identified (the curvature matrix is singular: e.g. flat points, where the head vanishes and with it the
+            exponent).
     """
-    c, e = _points(macs, err)
-    c_ref, e_min = float(c.min()), float(e.min())
-    if e_min <= 0:
-        raise ValueError(f'the power law needs err > 0 everywhere (c lies in [0, min(err))), got min {e_min:g}')
-    log_x, c_max = np.log(c / c_ref), e_min * (1 - 1e-9)
+    c, y = _points(points)
+    if np.any(y <= 0):
+        raise ValueError(f'the power law needs y > 0 everywhere (it is fitted in log space), got min {y.min():g}')
+    if y.size < 4:
+        raise ValueError(f'the power law needs at least 4 runs (3 parameters and a residual), got {y.size}')
+    c_ref = float(c.min())
+    x = np.log(c / c_ref)
+    starts = list(_starts(x, y))
+    weights = _group_medians(c, y)
+    scale = _robust_seed_sd(c, y) or math.sqrt(2 * _solve(x, y, weights, 1e6 * float(y.max()), starts).cost
+                                               / (y.size - 3))
+    for _ in range(2):  # the second pass: weights from the first's fitted values, scale from its residuals' MAD
+        result = _solve(x, y, weights, HUBER_K * max(scale, 1e-12 * float(y.max())), starts)
+        starts = [result.x]
+        weights = np.exp(result.x[0] - result.x[1] * x) + math.exp(result.x[2])
+        scale = MAD_TO_SD * float(np.median(np.abs(result.fun)))
+    return _power_fit(result, c, y, c_ref)
 
-    def curve(lx, A, b, c_):
-        return A * np.exp(-b * lx) + c_
-    start = np.clip(p0 if p0 is not None else _start(c / c_ref, e, c_max), [1e-12, 1e-9, 0], [np.inf, 5, c_max])
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # OptimizeWarning: covariance not estimable with exactly 3 points
-        popt, _ = optimize.curve_fit(curve, log_x, e, p0=start, bounds=([1e-12, 1e-9, 0.0], [np.inf, 5.0, c_max]),
-                                     method='trf', maxfev=20000)
-    A, b, c_ = (float(v) for v in popt)
-    out = Fit('power_law', {'a': A * c_ref ** b, 'b': b, 'c': c_}, c_ref, c.size, int(np.unique(c).size), 0.0,
-              'power law')
-    return replace(out, rmse=_rmse(out, c, e))
+
+def _power_fit(result, c: np.ndarray, y: np.ndarray, c_ref: float) -> Fit:
+    df = int(y.size - 3)
+    s = math.sqrt(float((result.fun ** 2).sum()) / df)
+    jtj = result.jac.T @ result.jac
+    scale = np.sqrt(np.diag(jtj))
+    if not np.all(scale > 0) or np.linalg.cond(jtj / np.outer(scale, scale)) > 1e10:
+        raise RuntimeError('the power law is not identified here (singular curvature: the floor or the exponent is '
+                           'not pinned down by these points)')
+    cov = np.linalg.inv(jtj) * s ** 2
+    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+        raise RuntimeError('the power law is not identified here (singular curvature: the floor or the exponent is '
+                           'not pinned down by these points)')
+    ln_a, b, ln_c = (float(v) for v in result.x)
+    if b <= 0:
+        raise RuntimeError(f'the fitted curve does not fall with compute (b = {b:.3g})')
+    log_a = ln_a + b * math.log(c_ref)
+    if not -700 < log_a < 700 or b > MAX_EXPONENT:
+        raise RuntimeError(f'the fitted exponent b = {b:.3g} is not a scaling law (a step, not a power law)')
+    params = {'a': math.exp(log_a), 'b': b, 'c': math.exp(ln_c)}
+    return Fit('power_law', params, (ln_a, b, ln_c), tuple(map(tuple, cov.tolist())), c_ref, s, df, int(y.size),
+               int(np.unique(c).size), 'power law')
 
 
-def fit(macs, err, kind: Optional[str] = None) -> Fit:
-    """The scaling law of these points, by :data:`FIT_RULE`; ``kind`` ('power_law' or 'log_linear') forces one.
-
-    The returned :class:`Fit` records which model was fitted and why in ``reason``.
-    """
-    c, e = _points(macs, err)
-    distinct = int(np.unique(c).size)
+def fit(points: Mapping[float, Iterable[float]], kind: Optional[str] = None) -> Fit:
+    """The scaling law of ``points`` (C -> the values of its runs), by :data:`FIT_RULE`; ``kind`` ('power_law' or
+    'log_linear') forces one. The returned :class:`Fit` says which model was fitted and why in ``reason``."""
     if kind not in (None, 'power_law', 'log_linear'):
         raise ValueError(f"kind must be None, 'power_law' or 'log_linear', got {kind!r}")
+    c, y = _points(points)
+    distinct = int(np.unique(c).size)
     if kind == 'log_linear' or (kind is None and distinct < MIN_POWER_LAW_POINTS):
         reason = 'forced' if kind else f'{distinct} distinct C < {MIN_POWER_LAW_POINTS}: log-linear'
-        return replace(fit_log_linear(c, e), reason=reason)
+        return _with_reason(fit_log_linear(points), reason)
     try:
-        out = fit_power_law(c, e)
-    except (RuntimeError, ValueError) as exc:
+        out = fit_power_law(points)
+    except (RuntimeError, ValueError, OverflowError) as exc:
         if kind == 'power_law':
             raise
-        return replace(fit_log_linear(c, e), reason=f'power law failed ({exc}): log-linear')
-    reason = 'forced' if kind else f'{distinct} distinct C >= {MIN_POWER_LAW_POINTS}: power law'
-    return replace(out, reason=reason)
+        return _with_reason(fit_log_linear(points), f'power law failed ({exc}): log-linear')
+    return _with_reason(out, 'forced' if kind else f'{distinct} distinct C >= {MIN_POWER_LAW_POINTS}: power law')
 
 
-@dataclass(frozen=True)
-class BootstrapFit:
-    """The fit to every point, percentile intervals of its parameters over seed resamples, and predictions."""
-    fit: Fit
-    intervals: Dict[str, Tuple[float, float]]
-    confidence: float
-    n_resamples: int
-    n_failed: int  # resamples whose fit did not converge (left out)
-    seeds: Dict[float, int]  # seeds per C
-    method: str
-    samples: Dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # parameters of each resample
-
-    def predict(self, macs: float) -> Tuple[float, float, float]:
-        """(fitted err, low, high) at one compute ``macs``: the point fit and the percentile interval of the
-        resampled curves there."""
-        curves = _curve(self.fit.kind, self.samples, self.fit.c_ref, float(macs))
-        tail = 100 * (1 - self.confidence) / 2
-        low, high = np.percentile(curves, [tail, 100 - tail])
-        return float(self.fit.predict(macs)), float(low), float(high)
+def _with_reason(f: Fit, reason: str) -> Fit:
+    return replace(f, reason=reason)
 
 
-def _by_compute(points_by_seed: Mapping[float, Iterable[float]]) -> Dict[float, np.ndarray]:
-    """{C: finite per-seed errors}, C sorted; raises ValueError for a C without any finite error."""
-    out = {}
-    for c, errs in sorted(points_by_seed.items(), key=lambda kv: float(kv[0])):
-        e = np.asarray(list(errs), dtype=float)
-        e = e[np.isfinite(e)]
-        if e.size == 0:
-            raise ValueError(f'compute {c!r} has no finite error')
-        out[float(c)] = e
-    return out
+def held_out_check(fitted: Fit, macs: float, values: Sequence[float], confidence: float = 0.95) -> Dict[str, object]:
+    """A compute that was not fitted, scored by its standardised residual.
 
-
-def _flatten(groups: Dict[float, np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-    return (np.concatenate([np.full(e.size, c) for c, e in groups.items()]),
-            np.concatenate(list(groups.values())))
-
-
-def _refit(kind: str, c, e, start) -> Optional[Dict[str, float]]:
-    """One resample's parameters (None when the power law does not converge)."""
-    try:
-        if kind == 'power_law':
-            return fit_power_law(c, e, p0=start).params
-        return fit_log_linear(c, e).params
-    except (RuntimeError, ValueError):
-        return None
-
-
-def bootstrap_fit(points_by_seed: Mapping[float, Iterable[float]], n_resamples: int = 1000, seed: int = 0,
-                  confidence: float = 0.95) -> BootstrapFit:
-    """Fit a scaling law (:func:`fit`) and its uncertainty over seeds by a stratified nonparametric bootstrap.
-
-    ``points_by_seed``: C -> the error of each seed trained at that compute. Each resample draws, for every C
-    independently, as many errors as it has seeds, with replacement (``numpy.random.default_rng(seed)``), and
-    refits the same kind of curve as the fit to all points (started from its parameters). Intervals are the
-    ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` percentiles of the refitted parameters (percentile
-    method); :meth:`BootstrapFit.predict` gives the same percentiles of the refitted curves at any C.
-
-    The interval covers seed-to-seed variation only (not a wrong model form), and with few seeds per C it is
-    narrow (a resample of n seeds has about (n - 1)/n of their variance). A C with one seed is held fixed.
-
-    Raises:
-        ValueError: fewer than 2 distinct C, or no C with 2 or more seeds (nothing to resample).
+    ``t = (mean of values - predicted) / sqrt(se_fit**2 + s**2 / n)`` (the curve's delta-method standard error and the
+    fit's residual noise for a mean of ``n`` runs); "inside" when ``|t|`` is at most the t quantile at the fit's
+    degrees of freedom. ``low``, ``high``: the matching prediction interval for the mean.
     """
-    groups = _by_compute(points_by_seed)
-    if max(e.size for e in groups.values()) < 2:
-        raise ValueError('bootstrap over seeds needs at least 2 seeds at some compute; every C has one')
-    base = fit(*_flatten(groups))
-    start = None
-    if base.kind == 'power_law':
-        start = (base.params['a'] * base.c_ref ** -base.params['b'], base.params['b'], base.params['c'])
-    rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(int(n_resamples)):
-        resample = {c: e[rng.integers(0, e.size, e.size)] for c, e in groups.items()}
-        rows.append(_refit(base.kind, *_flatten(resample), start))
-    ok = [r for r in rows if r is not None]
-    if not ok:
-        raise ValueError(f'every one of {n_resamples} bootstrap refits failed')
-    samples = {k: np.array([r[k] for r in ok]) for k in base.params}
-    tail = 100 * (1 - confidence) / 2
-    intervals = {k: tuple(float(v) for v in np.percentile(s, [tail, 100 - tail])) for k, s in samples.items()}
-    return BootstrapFit(base, intervals, confidence, len(ok), len(rows) - len(ok),
-                        {c: int(e.size) for c, e in groups.items()},
-                        f'stratified bootstrap over seeds, {len(ok)} refits, percentile intervals', samples)
+    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not values:
+        raise ValueError(f'held-out compute {macs:g} has no finite value')
+    if fitted.df < 1 or not math.isfinite(fitted.s):
+        raise ValueError(f'the {fitted.kind} fit has no residual degree of freedom: no held-out check')
+    predicted, se_fit = float(fitted.predict(macs)), float(fitted.se(macs))
+    measured, n = float(np.mean(values)), len(values)
+    se = math.sqrt(se_fit ** 2 + fitted.s ** 2 / n)
+    q = fitted.quantile(confidence)
+    t = (measured - predicted) / se
+    return dict(macs=float(macs), measured=measured, n=n, predicted=predicted, se_fit=se_fit, se=se, t=t,
+                df=fitted.df, quantile=q, low=predicted - q * se, high=predicted + q * se, inside=abs(t) <= q,
+                kind=fitted.kind)
 
 
-def _held_out_row(bfit: BootstrapFit, c: float, errs: np.ndarray, confidence: float) -> Dict[str, object]:
-    """Measured mean vs predicted at one held-out C; ``inside``: the mean lies in the curve's interval;
-    ``inside_with_seed_noise``: in that interval widened by the mean's own normal interval (root sum of squares)."""
-    predicted, low, high = bfit.predict(c)
-    measured = float(errs.mean())
-    se = float(errs.std(ddof=1) / math.sqrt(errs.size)) if errs.size > 1 else None
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    half = (math.hypot(high - predicted, z * se), math.hypot(predicted - low, z * se)) if se is not None else None
-    return dict(macs=c, measured=measured, n_seeds=int(errs.size), measured_se=se, predicted=predicted, low=low,
-                high=high, inside=low <= measured <= high,
-                inside_with_seed_noise=(predicted - half[1] <= measured <= predicted + half[0]) if half else None)
-
-
-def predict_held_out(points: Mapping[float, Iterable[float]], hold_out_macs: Union[int, Iterable[float]] = 1,
-                     n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> Dict[str, object]:
-    """Fit on all but the largest compute, predict the held-out compute with an interval, compare to measured.
-
-    ``points``: C -> per-seed errors, as for :func:`bootstrap_fit`. ``hold_out_macs``: how many of the largest C
-    to hold out (an int), or those C themselves (each must be larger than every C kept for the fit: the check is
-    an extrapolation). The fit and its interval are :func:`bootstrap_fit` on the kept points.
-
-    Returns:
-        ``{'fit': the kept points' Fit, 'intervals', 'method', 'held_out': [{macs, measured (mean over seeds),
-        n_seeds, measured_se, predicted, low, high, inside, inside_with_seed_noise}], 'all_inside'}``.
-    """
-    groups = _by_compute(points)
-    ordered = list(groups)
-    if isinstance(hold_out_macs, int) and not isinstance(hold_out_macs, bool):
-        if not 1 <= hold_out_macs <= len(ordered) - 2:
-            raise ValueError(f'hold out between 1 and {len(ordered) - 2} of the {len(ordered)} compute values '
-                             f'(at least 2 must stay for the fit), got {hold_out_macs}')
-        held = ordered[-hold_out_macs:]
+def _log_compute(fitted: Fit, target: float) -> Tuple[Optional[float], Optional[np.ndarray], str]:
+    """(ln C at which the curve equals target, its gradient in theta, why None)."""
+    if fitted.kind == 'power_law':
+        ln_a, b, ln_c = fitted.theta
+        gap = target - math.exp(ln_c)
+        if gap <= 0:
+            return None, None, f'its floor c = {math.exp(ln_c):.3g} is at or above the target'
+        if b <= 0:
+            return None, None, 'it does not fall with compute (b <= 0)'
+        x = (ln_a - math.log(gap)) / b
+        grad = np.array([1 / b, -x / b, math.exp(ln_c) / gap / b])
     else:
-        held = sorted(float(c) for c in hold_out_macs)
-        if not held or any(c not in groups for c in held):
-            raise ValueError(f'hold_out_macs {held} must be compute values of points ({ordered})')
-    kept = {c: e for c, e in groups.items() if c not in held}
-    if max(kept) >= min(held):
-        raise ValueError(f'held-out compute {held} must all be larger than the fitted compute {sorted(kept)}')
-    bfit = bootstrap_fit(kept, n_resamples=n_resamples, seed=seed, confidence=confidence)
-    rows = [_held_out_row(bfit, c, groups[c], confidence) for c in held]
-    return dict(fit=bfit.fit, intervals=bfit.intervals, method=bfit.method, held_out=rows,
-                all_inside=all(r['inside'] for r in rows))
+        p0, q = fitted.theta
+        if q >= 0:
+            return None, None, 'it does not fall with compute (q >= 0)'
+        x = (target - p0) / q
+        grad = np.array([-1 / q, -x / q])
+    return x + math.log(fitted.c_ref), grad, ''
+
+
+def compute_to_reach(fitted: Fit, target: float, confidence: float = 0.95) -> Dict[str, object]:
+    """The compute at which the fitted curve reaches ``target`` (in the units of y), with a t interval from the
+    delta method on ``ln C``; ``macs`` None and ``why`` when the curve never reaches it."""
+    log_c, grad, why = _log_compute(fitted, float(target))
+    if log_c is None:
+        return dict(target=float(target), macs=None, low=None, high=None, log_se=None, df=fitted.df, why=why)
+    log_se = math.sqrt(float(grad @ np.asarray(fitted.cov) @ grad))
+    half = fitted.quantile(confidence) * log_se
+    return dict(target=float(target), macs=math.exp(log_c), low=math.exp(log_c - half), high=math.exp(log_c + half),
+                log_se=log_se, df=fitted.df, why='')
+
+
+def compute_ratio(one: Mapping[str, object], other: Mapping[str, object],
+                  confidence: float = 0.95) -> Optional[Dict[str, float]]:
+    """``one['macs'] / other['macs']`` (two :func:`compute_to_reach` results of separately fitted curves) with a t
+    interval on the log ratio: variances added (the fits share B0's runs, which correlate them positively, so the
+    interval is conservative), the smaller of the two degrees of freedom. None when either never reaches."""
+    if one['macs'] is None or other['macs'] is None:
+        return None
+    log_ratio = math.log(one['macs'] / other['macs'])
+    half = float(stats.t.ppf(0.5 + confidence / 2, min(one['df'], other['df']))) * math.hypot(one['log_se'],
+                                                                                                other['log_se'])
+    return dict(ratio=math.exp(log_ratio), low=math.exp(log_ratio - half), high=math.exp(log_ratio + half))

@@ -291,7 +291,7 @@ def _result(run: _Run, status: str, error) -> Tuple[RunRecord, Dict[str, np.ndar
     if state.rows:
         last = state.rows[-1]
         record.final_train_loss, record.final_train_top1 = last['train_loss'], last['train_top1']
-        record.final_val_top1 = last['val_top1']
+        record.final_val_top1, record.final_val_loss = last['val_top1'], last['val_loss']
     predictions = {'pred': np.zeros(0, np.int64), 'label': np.zeros(0, np.int64)}
     if status == 'ok':
         test = evaluate(state.eval_model, run.splits.test, run.autocast, keep_predictions=True)

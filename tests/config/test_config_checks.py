@@ -57,3 +57,32 @@ def test_valid_config_passes_and_registers_nothing():
 def test_each_bad_value_is_a_config_error_naming_its_key(changes, message):
     with pytest.raises(ConfigError, match=message):
         check_config(valid_config(**changes))
+
+
+SEARCH = {'grid': {'alpha': [1.0, 1.4, 0.1], 'beta': [1.0, 1.3, 0.1], 'gamma': [1.0, 1.3, 0.1]}, 'phis': 3}
+DESIGN = {'regime': 2.0, 'samples': 9}
+
+
+def test_search_and_design_space_configs_pass_without_variants():
+    check_config(valid_config(variants=[], flop_match=None, design_space=DESIGN))
+    check_config(valid_config(variants=[], flop_match=None, search=dict(
+        SEARCH, search_phi=2, fractional_phis=[0.5, 1.5, 2.5], hold_out_phi=4, halving={'epochs': 1})))
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(design_space=dict(DESIGN, regime=1.0)), r'^design_space.regime: must be a number above 1 .*got 1.0'),
+    (dict(design_space=dict(DESIGN, regime=0.5)), r'^design_space.regime: must be a number above 1'),
+    (dict(design_space=dict(DESIGN, samples=8)), r'^design_space.samples: needs at least 9 \(the share regression'),
+    (dict(search=dict(SEARCH, fractional_phis=[])), r'^search.fractional_phis: must not be empty'),
+    (dict(search=dict(SEARCH, fractional_phis=[1.5, 0.5])), r'^search.fractional_phis: must be sorted'),
+    (dict(search=dict(SEARCH, fractional_phis=[0.5, 0.5])), r'^search.fractional_phis: must be sorted'),
+    (dict(search=dict(SEARCH, fractional_phis=[0.5, 2.0])), r'^search.fractional_phis: .*not whole numbers'),
+    (dict(search=dict(SEARCH, hold_out_phi=3)), r'^search.hold_out_phi: must lie above the fitted range \(phi <= 3'),
+    (dict(search=dict(SEARCH, fractional_phis=[0.5, 3.5], hold_out_phi=3.25)),
+     r'^search.hold_out_phi: must lie above the fitted range \(phi <= 3.5'),
+    (dict(search=dict(SEARCH, search_phi=4)), r'^search.search_phi: must be one of the fitted phi 1..3'),
+    (dict(search=dict(SEARCH, epochs=2, halving={'epochs': 2})), r'^search.halving.epochs: must be below'),
+], ids=lambda v: str(v)[:70])
+def test_each_bad_search_or_design_value_is_one_line_naming_its_key(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        check_config(valid_config(variants=[], flop_match=None, **changes))

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from effscale_timm.files.run_record import RunRecord
-from effscale_timm.search.choice import CHOICE_RULE, choose, successive_halving
+from effscale_timm.search.choice import CHOICE_RULE, CLEAR_CHOICE, choose, p_best, successive_halving
 
 
 def test_successive_halving_keeps_the_best_half_by_validation():
@@ -36,3 +36,15 @@ def test_choose_takes_the_best_mean_validation_and_never_reads_test():
     assert choose({'only': [70.0]})['runner_up'] is None and choose({'only': [70.0]})['std'] is None
     with pytest.raises(ValueError, match='no candidate'):
         choose({'never_ran': [run(None, status='failed')]})
+
+
+def test_p_best_separates_a_clear_winner_from_a_tie():
+    clear = choose({'a': [80.0, 80.5, 81.0], 'b': [70.0, 70.5, 71.0]})
+    assert clear['name'] == 'a' and clear['p_best'] == 1.0 and clear['clear'] and clear['tie'] == ''
+    tie = choose({'a': [80.0, 81.2, 79.0], 'b': [80.1, 79.4, 80.6]})
+    assert tie['name'] == 'a' and not tie['clear'] and 0.3 < tie['p_best'] < CLEAR_CHOICE
+    assert 'do not separate it from b' in tie['tie']
+    assert sum(c['p_best'] for c in tie['candidates']) == pytest.approx(1.0)
+    one_seed = choose({'a': [80.0], 'b': [70.0]})
+    assert not one_seed['clear'] and 'fewer than 2 seeds' in one_seed['tie']
+    assert p_best({'a': [1.0, 1.0], 'b': [1.0, 1.0]}) == {'a': 0.5, 'b': 0.5}  # exact ties split the credit

@@ -5,8 +5,8 @@ import re
 import pytest
 
 from effscale_timm.models import NAME_PATTERN
-from effscale_timm.search.grid import (DEFAULT_GRID, candidate_name, filter_by_measured_macs, grid, network_key,
-                                       parse_candidate_name)
+from effscale_timm.search.grid import (DEFAULT_GRID, candidate_name, candidate_phi, filter_by_measured_macs, grid,
+                                       network_key, parse_candidate_name, scaled_axes)
 
 
 def toy_count(depth, width, px):
@@ -98,3 +98,25 @@ def test_candidate_name_is_registry_safe_and_reads_back():
             candidate_name(*bad)
     with pytest.raises(ValueError, match='lower-case prefix'):
         candidate_name(1.2, 1.1, 1.15, prefix='Eff')
+
+
+def test_single_axis_networks_are_labelled_whatever_their_coefficients():
+    out = filter_by_measured_macs([(1.0, 1.0, 1.2), (1.0, 1.2, 1.0), (1.4, 1.0, 1.0), (1.0, 1.2, 1.2)],
+                                  base_resolution=40, num_classes=10, in_chans=1, count=toy_count, tolerance=1.0)
+    labels = {r['name']: (r['scaled_axes'], r['single_axis']) for r in out['kept']}
+    assert labels['effscale_a100_b100_g120'] == (['resolution'], True)
+    assert labels['effscale_a100_b120_g100'] == (['width'], True)
+    assert labels['effscale_a140_b100_g100'] == (['depth'], True)
+    assert labels['effscale_a100_b120_g120'] == (['width', 'resolution'], False)
+    assert scaled_axes(1.0, 1.0, 40, 40) == ()  # gamma 1.04 at base 40 rounds to B0's 40 px: no axis scaled
+    assert scaled_axes(1.1, 1.0, 40, 40) == ('depth',) and scaled_axes(1.0, 1.02, 40, 40) == ('width',)
+
+
+def test_candidates_at_phi_2_are_built_and_named_at_phi_2():
+    out = filter_by_measured_macs([(1.2, 1.1, 1.15)], 40, 10, 1, count=toy_count, tolerance=1.0, phi=2)
+    (r,) = out['kept']
+    assert out['target_ratio'] == 4.0 and out['phi'] == 2.0 and r['name'] == 'effscale_s2_a120_b110_g115'
+    assert (r['depth'], r['width']) == pytest.approx((1.44, 1.21)) and r['px'] == round(1.15 ** 2 * 40 / 4) * 4
+    assert parse_candidate_name(r['name']) == (1.2, 1.1, 1.15) and candidate_phi(r['name']) == 2.0
+    assert candidate_phi('effscale_a120_b110_g115') == 1.0
+    assert candidate_name(1.2, 1.1, 1.15, phi=1.5) == 'effscale_s1p5_a120_b110_g115'

@@ -49,6 +49,7 @@ def test_run_writes_metrics_model_and_final(uninterrupted):
     assert state['variant'] == 'effscale_b0' and state['num_classes'] == 10 and state['in_chans'] == 1
     assert final['final_train_loss'] == float(rows[-1]['train_loss'])
     assert final['final_val_top1'] == float(rows[-1]['val_top1'])
+    assert final['final_val_loss'] == float(rows[-1]['val_loss'])  # the scaling law fits it
 
 
 @pytest.mark.slow

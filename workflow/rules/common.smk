@@ -3,6 +3,7 @@
 # multipliers (FLOP matching included) and the dataset's shape are resolved when a job's params are first needed.
 import functools
 import json
+import math
 import shlex
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from effscale_timm.locks import clear_stale_locks
 from effscale_timm.models import NAME_PATTERN
 from effscale_timm.scaling import round_resolution
 from effscale_timm.search.family import (
+    lr_variant,
     member_names,
     member_spec,
+    phi_code,
     spec_source,
     strategy_member,
 )
@@ -54,20 +57,27 @@ def variant_specs():
         raise WorkflowError(f"config error: {e}") from None
 
 
-SEARCH = config.get("search")
+SEARCH = config.get("search") or {}
+SEARCH_PHI = SEARCH.get("search_phi", 1)
+FITTED_PHIS = list(range(1, SEARCH["phis"] + 1)) if SEARCH else []
+FRACTIONAL_PHIS = SEARCH.get("fractional_phis") or []
+HOLD_OUT_PHIS = [SEARCH["hold_out_phi"]] if SEARCH.get("hold_out_phi") else []
 SEARCH_PHIS = (
-    list(range(1, SEARCH["phis"] + 1))
-    + ([SEARCH["hold_out_phi"]] if SEARCH.get("hold_out_phi") else [])
-    if SEARCH
-    else []
-)
-PAPER_PHI1 = strategy_member("compound_paper", 1)
+    FITTED_PHIS + FRACTIONAL_PHIS + HOLD_OUT_PHIS
+)  # every phi with a match file
+HALVING = SEARCH.get("halving")
+DESIGN = config.get("design_space") or {}
 
 
 SEARCH_FILES = dict(
     chosen=f"results/search/{DATASET}/chosen.json",
     match_dir=f"results/search/{DATASET}/match",
+    samples=f"results/design_space/{DATASET}/samples.json",
 )
+
+
+def match_file(phi):
+    return f"results/search/{DATASET}/match/phi{phi_code(phi)}.json"
 
 
 @functools.cache
@@ -92,11 +102,15 @@ def spec_inputs(wildcards):
     return str(source) if source else []
 
 
-def search_shape_args():
-    """--base-resolution/--num-classes/--in-chans/--tolerance of the search steps."""
+def shape_args(tolerance):
+    """--base-resolution/--num-classes/--in-chans/--tolerance of the search's and design-space steps."""
     num_classes, in_chans = dataset_shape(config)
-    base, tol = config["base_resolution"], SEARCH["tolerance"]
-    return f"--base-resolution {base} --num-classes {num_classes} --in-chans {in_chans} --tolerance {tol}"
+    base = config["base_resolution"]
+    return f"--base-resolution {base} --num-classes {num_classes} --in-chans {in_chans} --tolerance {tolerance}"
+
+
+def search_shape_args():
+    return shape_args(SEARCH["tolerance"])
 
 
 def search_grid_args():
@@ -104,23 +118,65 @@ def search_grid_args():
     axes = " ".join(
         f"--{a} {' '.join(map(str, g[a]))}" for a in ("alpha", "beta", "gamma")
     )
-    return f"{axes} {search_shape_args()}"
+    return f"{axes} --phi {SEARCH_PHI} {search_shape_args()}"
+
+
+def _finals(root, names, seeds):
+    return [f"{root}/{n}/seed{s}/final.json" for n in names for s in seeds]
+
+
+def halving_finals(wildcards):
+    """The short runs of successive halving: every compound candidate, every seed (after the grid checkpoint)."""
+    grid = checkpoints.search_grid.get(dataset=DATASET).output[0]
+    names = json.loads(Path(grid).read_text())["compound_candidates"]
+    return _finals(f"results/halving/{DATASET}", names, SEEDS)
 
 
 def candidate_finals(wildcards):
-    """final.json of every seed of every kept candidate: known once the grid checkpoint ran."""
-    grid = checkpoints.search_grid.get(dataset=DATASET).output[0]
-    names = json.loads(Path(grid).read_text())["candidates"]
-    return [f"{run_dir(n, s)}/final.json" for n in names for s in SEEDS]
+    """final.json of every seed of every candidate the choice reads: the grid's (after its checkpoint), or with
+    successive halving the ones that went on and the single-axis references (after the halving checkpoint).
+    """
+    if HALVING:
+        halving = checkpoints.search_halving.get(dataset=DATASET).output[0]
+        names = json.loads(Path(halving).read_text())["candidates"]
+    else:
+        grid = checkpoints.search_grid.get(dataset=DATASET).output[0]
+        names = json.loads(Path(grid).read_text())["candidates"]
+    return _finals(f"results/runs/{DATASET}", names, SEEDS)
 
 
 def search_report_finals(wildcards):
-    """Every run the search report reads: the candidates, B0 and the families (after the choice checkpoint)."""
+    """Every run the search report reads: the candidates, B0 and the families (after the choice checkpoint); the
+    integer and held-out phi with every seed, the fractional phi with the first seed."""
     checkpoints.search_choice.get(dataset=DATASET)
     retrain = bool(SEARCH.get("epochs")) and SEARCH["epochs"] != config["epochs"]
-    names = member_names(SEARCH_PHIS, retrain_phi1=retrain)
-    family = [f"{run_dir(n, s)}/final.json" for n in names for s in SEEDS]
-    return candidate_finals(wildcards) + family
+    seeded = member_names(FITTED_PHIS + HOLD_OUT_PHIS, SEARCH_PHI, retrain)
+    single = (
+        member_names(FRACTIONAL_PHIS, SEARCH_PHI, retrain)[1:]
+        if FRACTIONAL_PHIS
+        else []
+    )
+    root = f"results/runs/{DATASET}"
+    return (
+        candidate_finals(wildcards)
+        + _finals(root, seeded, SEEDS)
+        + _finals(root, single, SEEDS[:1])
+    )
+
+
+def design_sample_args():
+    d = DESIGN
+    return (
+        f"--regime {d['regime']} --samples {d['samples']} --seed {d['seed']} "
+        f"{shape_args(d['tolerance'])}"
+    )
+
+
+def design_finals(wildcards):
+    """The run of every design-space sample (after the sampling checkpoint), with the design's seed."""
+    samples = checkpoints.design_sample.get(dataset=DATASET).output[0]
+    names = list(json.loads(Path(samples).read_text())["members"])
+    return _finals(f"results/design_space/{DATASET}/runs", names, [DESIGN["seed"]])
 
 
 @functools.cache
@@ -141,11 +197,14 @@ def gpus_per_train():
 
 def largest_input():
     """The largest input side any variant needs: image folders are stored up to it (never above their own size).
-    A search stores them at 4x the base: its families are only known after the choice.
+    A search stores them at 4x the base (its families are only known after the choice), a design-space study at
+    sqrt(2 x regime) x the base (a sample's resolution is at most sqrt(T), its scale T stays below about 2x regime).
     """
     base = config["base_resolution"]
     sizes = [round_resolution(s["resolution"], base) for s in variant_specs().values()]
-    return max(sizes + ([round_resolution(4.0, base)] if SEARCH else []))
+    sizes += [round_resolution(4.0, base)] if SEARCH else []
+    sizes += [round_resolution(math.sqrt(2 * DESIGN["regime"]), base)] if DESIGN else []
+    return max(sizes)
 
 
 def run_dir(variant, seed):
@@ -158,12 +217,14 @@ def _args_text(args):
 
 def train_args(wildcards, epochs=None):
     """`effscale train` arguments of a run: its seed, the config's training keys (RunConfig's fields, ``epochs``
-    overriding the study's) and the variant's multipliers. search.epochs applies to the search's candidates only.
-    A function of the wildcards alone: Snakemake reruns a job when such a parameter changes, and ignores parameters
-    derived from the input (the chosen rate's file is passed by ``lr_from``)."""
-    study = dict(config, epochs=epochs or config["epochs"])
-    if SEARCH and SEARCH.get("epochs") and is_candidate(wildcards.variant):
-        study = dict(config, epochs=SEARCH["epochs"])
+    overriding the study's) and the variant's multipliers. search.epochs applies to the search's candidates only
+    (unless ``epochs`` is given). A function of the wildcards alone: Snakemake reruns a job when such a parameter
+    changes, and ignores parameters derived from the input (the chosen rate's file is passed by ``lr_from``).
+    """
+    if epochs is None:
+        candidate = SEARCH.get("epochs") and is_candidate(wildcards.variant)
+        epochs = SEARCH["epochs"] if candidate else config["epochs"]
+    study = dict(config, epochs=epochs)
     args = ["--seed", wildcards.seed] + config_to_args(
         study, spec_of(wildcards.variant)
     )
@@ -173,6 +234,22 @@ def train_args(wildcards, epochs=None):
 def lr_from(wildcards, input):
     """`--lr-from <chosen.json>` when the config sweeps rates (its content is an input: a new choice reruns)."""
     return _args_text(["--lr-from", input.lr]) if input.lr else ""
+
+
+def halving_args(wildcards):
+    """`effscale train` arguments of successive halving's short run of a candidate."""
+    return train_args(wildcards, epochs=HALVING["epochs"])
+
+
+def design_train_args(wildcards):
+    """`effscale train` arguments of a design-space sample: its seed, the study's keys with design_space.epochs,
+    its multipliers (from the samples file); the configured rate for every sample (no sweep).
+    """
+    study = dict(config, epochs=DESIGN.get("epochs") or config["epochs"])
+    args = ["--seed", wildcards.seed] + config_to_args(
+        study, spec_of(wildcards.variant)
+    )
+    return _args_text(args)
 
 
 BUDGET = config.get("budget_check")
@@ -206,10 +283,11 @@ def sweep_finals(variant):
 
 
 def chosen_lr(wildcards):
-    """The train job's chosen-rate file when the config sweeps rates, else nothing."""
-    return (
-        f"results/sweep/{DATASET}/{wildcards.variant}/chosen.json" if LR_SWEEP else []
-    )
+    """The train job's chosen-rate file when the config sweeps rates (the search family says whose rate a search
+    member uses: its own, or the paper's member at the search's phi for a candidate), else nothing.
+    """
+    source = lr_variant(wildcards.variant, SEARCH_PHI) if LR_SWEEP else None
+    return f"results/sweep/{DATASET}/{source}/chosen.json" if source else []
 
 
 def sweep_args(wildcards):
@@ -245,17 +323,21 @@ LR_CHOICES = (
 PROFILES = [f"results/profile/{DATASET}/{v}.json" for v in VARIANTS]
 CAMS = [f"results/cam/{DATASET}/{v}.npz" for v in VARIANTS]
 REPORT_OUTPUTS = (
-    [
-        "reports/table1.md",
-        "reports/accuracy_vs_flops.png",
-        "reports/cams.png",
-        "reports/training_curves.png",
-        "reports/runs.csv",
-        "reports/epochs.csv",
-    ]
-    if VARIANTS
-    else []
-) + (["reports/search.md", "reports/scaling_law.png"] if SEARCH else [])
+    (
+        [
+            "reports/table1.md",
+            "reports/accuracy_vs_flops.png",
+            "reports/cams.png",
+            "reports/training_curves.png",
+            "reports/runs.csv",
+            "reports/epochs.csv",
+        ]
+        if VARIANTS
+        else []
+    )
+    + (["reports/search.md", "reports/scaling_law.png"] if SEARCH else [])
+    + (["reports/design_space.md", "reports/design_space.png"] if DESIGN else [])
+)
 
 
 wildcard_constraints:
@@ -263,3 +345,4 @@ wildcard_constraints:
     seed=r"\d+",
     lr=r"[0-9.e+-]+",
     dataset=r"[a-z0-9_]+",
+    phi=r"\d+(p\d+)?",
