@@ -62,8 +62,3 @@ def write_atomic(path: os.PathLike, data: bytes) -> Path:
 def write_json(path: os.PathLike, data, indent: int = 2, **dumps_kwargs) -> Path:
     """Write ``data`` as JSON with a final newline, atomically (:func:`write_atomic`)."""
     return write_atomic(path, (json.dumps(data, indent=indent, **dumps_kwargs) + '\n').encode())
-
-
-def read_json(path: os.PathLike):
-    """The JSON value in ``path`` (the counterpart of :func:`write_json`)."""
-    return json.loads(Path(path).read_text())

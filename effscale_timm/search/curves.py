@@ -12,7 +12,7 @@ import os
 import statistics
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..atomic import read_json
+from ..files.search_files import read_search_file
 from ..decision import Contrast, Decision, decide, pooled_sd
 from ..files.run_record import RunRecord
 from ..scaling import SCALING_AXES
@@ -28,9 +28,10 @@ def load(grid: os.PathLike, chosen: os.PathLike, match: Sequence[os.PathLike], r
     """The search's files: grid, choice, match files (their members), run records by variant, halving round."""
     members = {}
     for p in match:
-        members.update(read_json(p)['members'])
-    return dict(runs=runs_by_variant(runs), grid=read_json(grid), chosen=read_json(chosen), members=members,
-                chosen_path=chosen, halving=read_json(halving) if halving else None)
+        members.update(read_search_file(p, 'match')['members'])
+    return dict(runs=runs_by_variant(runs), grid=read_search_file(grid, 'grid'),
+                chosen=read_search_file(chosen, 'chosen'), members=members, chosen_path=chosen,
+                halving=read_search_file(halving, 'halving') if halving else None)
 
 
 def member_macs(data) -> Dict[str, float]:

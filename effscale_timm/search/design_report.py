@@ -11,8 +11,10 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from ..atomic import read_json, write_atomic
+from ..atomic import write_atomic
+from ..files.search_files import read_search_file
 from ..report.markdown import DASH
+from ..report.tidy import write_run_tables
 from . import design_analysis as da
 from .design_space import CORNER_SHARE
 from .evidence import near_chance, no_conclusion_text
@@ -21,7 +23,7 @@ from .steps import runs_by_variant
 
 
 def _load(samples: os.PathLike, runs: Sequence[os.PathLike]) -> Dict[str, Any]:
-    data = read_json(samples)
+    data = read_search_file(samples, 'samples')
     by_name = runs_by_variant(runs)
     unknown = sorted(set(by_name) - set(data['members']))
     if unknown:
@@ -137,4 +139,6 @@ def build_design_report(samples: os.PathLike, runs: Sequence[os.PathLike], out_d
                 f'{len(data["runs"])} runs, {hours:.3f} h of training wall time on {hardware}.\n']
     text = '\n'.join(sections)
     write_atomic(out_dir / 'design_space.md', text.encode())
+    write_run_tables(data['runs'], out_dir / 'design_space_runs.csv', out_dir / 'design_space_epochs.csv',
+                     [{'variant': m['name'], 'gmacs': m['macs'] / 1e9} for m in data['members'].values()])
     return text

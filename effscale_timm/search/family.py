@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
-from ..atomic import read_json
+from ..files.search_files import read_member, read_search_file
 from ..flops import macs_of
 from ..models import NAME_PATTERN, VARIANTS
 from ..scaling import PAPER_COEFFICIENTS, SCALING_AXES, SPEC_FIELDS, compound, round_resolution
@@ -126,7 +126,7 @@ def member_spec(name: str, chosen: Optional[os.PathLike] = None, match_dir: Opti
                     note=f'search candidate alpha={coefficients[0]:g}, beta={coefficients[1]:g}, '
                          f'gamma={coefficients[2]:g} at phi={phi:g}')
     if is_design_member(name):
-        spec = read_json(samples)['members'][name]
+        spec = read_member(samples, 'samples', name)
         return {k: spec[k] for k in SPEC_FIELDS + ('note',)}
     m = _MEMBER.match(name)
     if m is None:
@@ -136,9 +136,9 @@ def member_spec(name: str, chosen: Optional[os.PathLike] = None, match_dir: Opti
     if kind == 'paper':
         return family(*PAPER_COEFFICIENTS, [phi], prefix=PAPER_PREFIX)[name]
     if kind == 'search':
-        c = read_json(chosen)
+        c = read_search_file(chosen, 'chosen')
         return family(c['alpha'], c['beta'], c['gamma'], [phi], prefix=FOUND_PREFIX)[name]
-    spec = read_json(Path(match_dir) / f'phi{m.group(2)}.json')['members'][name]
+    spec = read_member(Path(match_dir) / f'phi{m.group(2)}.json', 'match', name)
     return {k: spec[k] for k in SPEC_FIELDS + ('note',)}
 
 

@@ -20,6 +20,7 @@ from typing import List, Optional, Sequence, Tuple
 from ..atomic import write_atomic
 from ..decision import EQUIVALENCE_MARGIN, SIGNIFICANCE
 from ..report.markdown import DASH
+from ..report.tidy import write_run_tables
 from ..stats import welch_interval
 from . import curves as cv
 from .choice import CHOICE_RULE
@@ -300,4 +301,7 @@ def build_search_report(grid: os.PathLike, chosen: os.PathLike, match: Sequence[
         '## Verdict over the curve\n', verdict_section(data, curve_map, rows, budgets, dataset)]
     text = '\n'.join(sections)
     write_atomic(out_dir / 'search.md', text.encode())
+    records = [r for rs in data['runs'].values() for r in rs]
+    write_run_tables(records, out_dir / 'search_runs.csv', out_dir / 'search_epochs.csv',
+                     [{'variant': n, 'gmacs': m / 1e9} for n, m in cv.member_macs(data).items()])
     return text

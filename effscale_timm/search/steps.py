@@ -21,7 +21,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence, Tuple
 
-from ..atomic import read_json, write_json
+from ..atomic import write_json
+from ..files.search_files import read_search_file
 from ..files.run_record import RunRecord, read_run
 from ..flops import match_flops
 from ..scaling import FLOP_TOLERANCE, PAPER_COEFFICIENTS, SCALING_AXES
@@ -71,7 +72,7 @@ def halve(grid_file: os.PathLike, runs: Sequence[os.PathLike], keep_fraction: fl
     """Successive halving's first round: the compound candidates' short runs ranked by mean validation top-1
     (:func:`effscale_timm.search.choice.successive_halving`); the best ``keep_fraction`` go on to the search's
     epochs, with the single-axis references. Written to ``out``."""
-    grid_data = read_json(grid_file)
+    grid_data = read_search_file(grid_file, 'grid')
     compound = grid_data['compound_candidates']
     by_name = runs_by_variant(runs)
     scores = {n: statistics.fmean(v) if (v := _values(by_name.get(n, []), 'final_val_top1')) else None
@@ -141,7 +142,7 @@ def _values(runs: Sequence[RunRecord], key: str) -> List[float]:
 def choose_candidate(grid_file: os.PathLike, runs: Sequence[os.PathLike], out: os.PathLike) -> Dict[str, Any]:
     """The compound candidate chosen on validation (:func:`effscale_timm.search.choice.choose`: P(best), clear or a
     tie); the single-axis candidates' summaries beside it as references, never chosen; written to ``out``."""
-    grid_data = read_json(grid_file)
+    grid_data = read_search_file(grid_file, 'grid')
     candidates, compound = set(grid_data['candidates']), grid_data['compound_candidates']
     by_name = runs_by_variant(runs)
     unknown = sorted(set(by_name) - candidates)

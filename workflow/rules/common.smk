@@ -2,7 +2,6 @@
 # it builds no network, measures nothing and writes nothing (cluster jobs parse this file again). Variant
 # multipliers (FLOP matching included) and the dataset's shape are resolved when a job's params are first needed.
 import functools
-import json
 import math
 import shlex
 from pathlib import Path
@@ -20,6 +19,7 @@ from effscale_timm.config import (
     variant_names,
 )
 from effscale_timm.data.prepared import remove_if_corrupt
+from effscale_timm.files.search_files import read_search_file
 from effscale_timm.locks import clear_stale_locks
 from effscale_timm.models import NAME_PATTERN
 from effscale_timm.scaling import round_resolution
@@ -128,7 +128,7 @@ def _finals(root, names, seeds):
 def halving_finals(wildcards):
     """The short runs of successive halving: every compound candidate, every seed (after the grid checkpoint)."""
     grid = checkpoints.search_grid.get(dataset=DATASET).output[0]
-    names = json.loads(Path(grid).read_text())["compound_candidates"]
+    names = read_search_file(grid, "grid")["compound_candidates"]
     return _finals(f"results/halving/{DATASET}", names, SEEDS)
 
 
@@ -138,10 +138,10 @@ def candidate_finals(wildcards):
     """
     if HALVING:
         halving = checkpoints.search_halving.get(dataset=DATASET).output[0]
-        names = json.loads(Path(halving).read_text())["candidates"]
+        names = read_search_file(halving, "halving")["candidates"]
     else:
         grid = checkpoints.search_grid.get(dataset=DATASET).output[0]
-        names = json.loads(Path(grid).read_text())["candidates"]
+        names = read_search_file(grid, "grid")["candidates"]
     return _finals(f"results/runs/{DATASET}", names, SEEDS)
 
 
@@ -175,7 +175,7 @@ def design_sample_args():
 def design_finals(wildcards):
     """The run of every design-space sample (after the sampling checkpoint), with the design's seed."""
     samples = checkpoints.design_sample.get(dataset=DATASET).output[0]
-    names = list(json.loads(Path(samples).read_text())["members"])
+    names = list(read_search_file(samples, "samples")["members"])
     return _finals(f"results/design_space/{DATASET}/runs", names, [DESIGN["seed"]])
 
 
@@ -335,8 +335,26 @@ REPORT_OUTPUTS = (
         if VARIANTS
         else []
     )
-    + (["reports/search.md", "reports/scaling_law.png"] if SEARCH else [])
-    + (["reports/design_space.md", "reports/design_space.png"] if DESIGN else [])
+    + (
+        [
+            "reports/search.md",
+            "reports/scaling_law.png",
+            "reports/search_runs.csv",
+            "reports/search_epochs.csv",
+        ]
+        if SEARCH
+        else []
+    )
+    + (
+        [
+            "reports/design_space.md",
+            "reports/design_space.png",
+            "reports/design_space_runs.csv",
+            "reports/design_space_epochs.csv",
+        ]
+        if DESIGN
+        else []
+    )
 )
 
 

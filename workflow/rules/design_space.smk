@@ -40,8 +40,26 @@ rule design_report:
         samples=f"results/design_space/{DATASET}/samples.json",
         runs=design_finals,
     output:
-        md=report("reports/design_space.md", category="Design space"),
-        figure=report("reports/design_space.png", category="Design space"),
+        md=report(
+            "reports/design_space.md",
+            category="Design space",
+            caption="../report/design_space.rst",
+        ),
+        figure=report(
+            "reports/design_space.png",
+            category="Design space",
+            caption="../report/design_space_png.rst",
+        ),
+        runs_csv=report(
+            "reports/design_space_runs.csv",
+            category="Data",
+            caption="../report/design_space_csv.rst",
+        ),
+        epochs_csv=report(
+            "reports/design_space_epochs.csv",
+            category="Data",
+            caption="../report/design_space_csv.rst",
+        ),
     log:
         "logs/design_space/report.log",
     conda:

@@ -98,6 +98,16 @@ rule search_report:
             category="Search",
             caption="../report/scaling_law.rst",
         ),
+        runs_csv=report(
+            "reports/search_runs.csv",
+            category="Data",
+            caption="../report/search_csv.rst",
+        ),
+        epochs_csv=report(
+            "reports/search_epochs.csv",
+            category="Data",
+            caption="../report/search_csv.rst",
+        ),
     log:
         "logs/search/report.log",
     conda:
