@@ -113,8 +113,9 @@ def is_candidate(name: str) -> bool:
 def network_key(depth: float, width: float, px: int, backbone: str = DEFAULT_BACKBONE) -> Tuple:
     """What the built network is (:meth:`effscale_timm.backbones.base.Backbone.network_key`): blocks per stage
     (rounded up), channels of the stem, each stage and the head, and the input pixels. Two candidates with one key
-    are one network."""
-    return get_backbone(backbone).network_key(depth, width, px)
+    are one network. Within one backbone, so the backbone's name (the first element of its key) is left out:
+    ``(blocks_per_stage, channels, px)``, in the order of :data:`effscale_timm.scaling.SCALING_AXES`."""
+    return get_backbone(backbone).network_key(depth, width, px)[1:]
 
 
 def scaled_axes(depth: float, width: float, px: int, base_resolution: int) -> Tuple[str, ...]:

@@ -14,7 +14,8 @@ REFERENCE = 'effscale_s2_a100_b100_g130'
 @pytest.fixture
 def grid_file(tmp_path):
     return write_json(tmp_path / 'grid.json', {'phi': 2.0, 'candidates': COMPOUND + [REFERENCE],
-                                               'compound_candidates': COMPOUND})
+                                               'compound_candidates': COMPOUND, 'kept': COMPOUND,
+                                               'b0_macs': 1.0e6})
 
 
 def _runs(tmp_path, scores, epochs=5):
