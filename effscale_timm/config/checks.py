@@ -127,6 +127,10 @@ def _check_search(config: Dict[str, Any]) -> None:
     search = config.get('search')
     if not search:
         return
+    if config.get('backbone', DEFAULT_BACKBONE) != DEFAULT_BACKBONE:
+        raise ConfigError(f'backbone: the coefficient search runs on {DEFAULT_BACKBONE} only (its grid surrounds '
+                          f'the paper\'s EfficientNet coefficients and its families are compared with the paper\'s), '
+                          f'got {config["backbone"]!r}; design_space samples any backbone')
     for axis, spec in search['grid'].items():
         low, high, step = spec
         if not (1.0 <= low <= high <= 4.0 and step > 0):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict
 
+from ..backbones import BACKBONES, DEFAULT_BACKBONE
 from ..decision import EQUIVALENCE_MARGIN
 from ..scaling import FLOP_TOLERANCE
 from .family import phi_from_code
@@ -48,6 +49,8 @@ def _add_design(sub) -> None:
     s.add_argument('--regime', type=float, required=True, help="the samples' MACs as a multiple of B0's (> 1)")
     s.add_argument('--samples', type=int, required=True)
     s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--backbone', choices=sorted(BACKBONES), default=DEFAULT_BACKBONE,
+                   help=f'the network sampled, scaled from its base (default {DEFAULT_BACKBONE})')
     _add_shape(s)
     r = sub.add_parser('design-report', help='reports/design_space.md and reports/design_space.png')
     r.add_argument('--samples', required=True, help='the design-sample output')
@@ -87,7 +90,7 @@ def _run_design(args) -> Dict[str, Any]:
         return {'report': build_design_report(args.samples, args.runs, args.out_dir)}
     from .design_space import sample_design_space
     from .steps import StudyShape
-    shape = StudyShape(args.base_resolution, args.num_classes, args.in_chans)
+    shape = StudyShape(args.base_resolution, args.num_classes, args.in_chans, args.backbone)
     return sample_design_space(args.regime, args.samples, shape, args.out, seed=args.seed, tolerance=args.tolerance)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from ..atomic import write_atomic
+from ..backbones import DEFAULT_BACKBONE, get_backbone
 from ..files.search_files import read_search_file
 from ..report.markdown import DASH
 from ..report.tidy import write_run_tables
@@ -36,10 +37,17 @@ def _load(samples: os.PathLike, runs: Sequence[os.PathLike]) -> Dict[str, Any]:
     return data
 
 
+def base_name(data) -> str:
+    """What the regime multiplies: B0 for EfficientNet, else the backbone's title at multipliers 1."""
+    backbone = data.get('backbone', DEFAULT_BACKBONE)
+    return 'B0' if backbone == DEFAULT_BACKBONE else get_backbone(backbone).title
+
+
 def samples_section(data, labels) -> str:
     rejected = data['rejected']
+    base = base_name(data)
     lines = ['| sample | built shares: depth / width / resolution (drawn) | group | depth (blocks) | width | px | '
-             'MACs / B0 | test top-1 | val cross-entropy |', '|---|---|---|---|---|---|---|---|---|']
+             f'MACs / {base} | test top-1 | val cross-entropy |', '|---|---|---|---|---|---|---|---|---|']
     for row, group in zip(data['rows'], labels):
         run = row['run']
         top1 = f'{run.test_top1:.2f}' if run else 'no usable run'
@@ -49,7 +57,8 @@ def samples_section(data, labels) -> str:
         lines.append(f'| `{row["name"]}` | {shares} ({drawn}) | {group} | '
                      f'{row["depth"]:.2f} ({row["blocks"]}) | {row["width"]:.2f} | {row["px"]} | {row["ratio"]:.3f} | '
                      f'{top1} | {loss} |')
-    head = (f'{data["samples"]} networks at {data["regime"]:g}× B0\'s MACs (B0: {data["b0_macs"] / 1e6:.2f} MMACs at '
+    head = (f'{data["samples"]} networks at {data["regime"]:g}× {base}\'s MACs ({base}: {data["b0_macs"] / 1e6:.2f} '
+            f'MMACs at '
             f'base {data["base_resolution"]} px), measured within ±{data["tolerance"]:.0%}, seed {data["seed"]}. '
             f'Sampling: {data["rule"]}. {data["draws"]} draws: {rejected["no_scale_within_tolerance"]} rejected '
             f'because rounding (repeats, channels, pixels) let no scale land within the tolerance, '
@@ -109,7 +118,8 @@ def answer_section(data, edf, reg, labels) -> str:
     reasons += [w for w in (edf['why'], reg['why']) if w]
     epochs = sorted({r.epochs for r in usable if r.epochs})
     found = da.answer(edf)
-    where = f'On {dataset} at {data["regime"]:g}× B0 ({"/".join(map(str, epochs)) or "?"} epochs, one run each)'
+    where = (f'On {dataset} at {data["regime"]:g}× {base_name(data)} ({"/".join(map(str, epochs)) or "?"} epochs, '
+             f'one run each)')
     if reasons:
         text = no_conclusion_text(reasons) + (f' (For the record: {found}.)' if found else '')
     else:
@@ -128,10 +138,11 @@ def build_design_report(samples: os.PathLike, runs: Sequence[os.PathLike], out_d
     reg = da.share_regression(shares, errors)
     out_dir = Path(out_dir)
     plot_design_space(shares, errors, labels, out_dir / 'design_space.png',
-                      title=f'{data["regime"]:g}× B0: error EDFs and error against each share')
+                      title=f'{data["regime"]:g}× {base_name(data)}: error EDFs and error against each share')
     hours = sum(r.wall_time_s or 0 for r in data['runs']) / 3600
     hardware = ', '.join(sorted({str(r.hardware) for r in data['runs'] if r.hardware})) or DASH
-    sections = [f'# The design space at {data["regime"]:g}× B0\'s compute\n', answer_section(data, edf, reg, labels),
+    sections = [f'# The design space at {data["regime"]:g}× {base_name(data)}\'s compute\n',
+                answer_section(data, edf, reg, labels),
                 '## Samples\n', samples_section(data, labels_all),
                 '## Interior against the near-single-axis corners (error EDFs)\n', edf_section(edf),
                 '## Which share of log-compute helps (mixture regression)\n', regression_section(reg),

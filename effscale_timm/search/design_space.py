@@ -40,6 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..atomic import write_json
+from ..backbones import DEFAULT_BACKBONE, get_backbone
 from ..flops import macs_of
 from ..scaling import FLOP_TOLERANCE, SCALING_AXES, round_resolution
 from .family import design_member, family_dropout
@@ -61,25 +62,30 @@ SAMPLING_RULE = ('shares of log-compute (s_d, s_w, s_r) drawn from Dirichlet(1, 
                  'Dirichlet(1, 1, 1))')
 
 
-def multipliers(shares: Sequence[float], log_scale: float) -> Tuple[float, float, float]:
+def multipliers(shares: Sequence[float], log_scale: float,
+                backbone: str = DEFAULT_BACKBONE) -> Tuple[float, float, float]:
     """(depth, width, resolution) that put ``shares`` of ``log_scale`` (= ln T) of log-compute on each axis, the
     depth snapped (:func:`snapped_depth`)."""
     s_d, s_w, s_r = (float(s) for s in shares)
-    return snapped_depth(math.exp(s_d * log_scale)), math.exp(s_w * log_scale / 2), math.exp(s_r * log_scale / 2)
+    return (snapped_depth(math.exp(s_d * log_scale), backbone), math.exp(s_w * log_scale / 2),
+            math.exp(s_r * log_scale / 2))
 
 
-def snapped_depth(depth: float) -> float:
-    """``depth``, or 1 when B0's depth is nearer in log-depth to ``depth`` than the network ``depth`` builds (timm
-    rounds each stage's repeats up: any depth in (1, 1.25] builds 23 blocks)."""
-    blocks = sum(network_key(depth, 1.0, 32)[0])
-    b0_blocks = sum(network_key(1.0, 1.0, 32)[0])
+def snapped_depth(depth: float, backbone: str = DEFAULT_BACKBONE) -> float:
+    """``depth``, or 1 when the base network's depth is nearer in log-depth to ``depth`` than the network ``depth``
+    builds (timm rounds each stage's repeats up: for B0 any depth in (1, 1.25] builds 23 blocks, for ResNet-50 any
+    depth above 1 builds at least 20 of its 16 blocks)."""
+    blocks = sum(network_key(depth, 1.0, 32, backbone)[0])
+    b0_blocks = sum(network_key(1.0, 1.0, 32, backbone)[0])
     return 1.0 if abs(math.log(blocks / b0_blocks) - math.log(depth)) > abs(math.log(depth)) else depth
 
 
-def built_shares(depth: float, width: float, px: int, base_resolution: int) -> List[float]:
-    """The shares of log-compute of the network as built: ln(blocks / B0's), 2 ln(the geometric mean of its channels
-    over B0's) and 2 ln(px / B0's px), over their sum."""
-    mine, b0 = network_key(depth, width, px), network_key(1.0, 1.0, round_resolution(1.0, base_resolution))
+def built_shares(depth: float, width: float, px: int, base_resolution: int,
+                 backbone: str = DEFAULT_BACKBONE) -> List[float]:
+    """The shares of log-compute of the network as built: ln(blocks / the base network's), 2 ln(the geometric mean
+    of its channels over the base network's) and 2 ln(px / the base px), over their sum."""
+    mine = network_key(depth, width, px, backbone)
+    b0 = network_key(1.0, 1.0, round_resolution(1.0, base_resolution), backbone)
     logs = [math.log(sum(mine[0]) / sum(b0[0])),
             2 * float(np.mean(np.log(np.asarray(mine[1]) / np.asarray(b0[1])))),
             2 * math.log(mine[2] / b0[2])]
@@ -115,10 +121,11 @@ def _solve_scale(regime: float, ratio_at: Callable[[float], float], tolerance: f
 
 
 def draw_samples(regime: float, n: int, base_resolution: int, count: Callable[[float, float, int], float],
-                 tolerance: float = FLOP_TOLERANCE, seed: int = 0) -> Dict[str, Any]:
-    """``n`` distinct networks at ``regime`` x B0's measured MACs (the module docstring), ``count(depth, width, px)``
-    measuring MACs. Each draw's Newton steps start at ln R plus the mean offset of the scales solved so far (rounding
-    inflates MACs about alike for every draw), which saves measurements. Returns the samples file's contents
+                 tolerance: float = FLOP_TOLERANCE, seed: int = 0, backbone: str = DEFAULT_BACKBONE) -> Dict[str, Any]:
+    """``n`` distinct networks of ``backbone`` at ``regime`` x its base network's measured MACs (B0's by default; the
+    module docstring), ``count(depth, width, px)`` measuring MACs. Each draw's Newton steps start at ln R plus the
+    mean offset of the scales solved so far (rounding inflates MACs about alike for every draw), which saves
+    measurements. Returns the samples file's contents
     (:func:`sample_design_space`).
 
     Raises:
@@ -142,7 +149,7 @@ def draw_samples(regime: float, n: int, base_resolution: int, count: Callable[[f
         shares = rng.dirichlet([1.0, 1.0, 1.0])
 
         def ratio_at(log_scale):
-            d, w, r = multipliers(shares, log_scale)
+            d, w, r = multipliers(shares, log_scale, backbone)
             return float(count(d, w, round_resolution(r, base_resolution))) / b0
         start = math.log(regime) + (float(np.mean(offsets)) if offsets else 0.0)
         solved = _solve_scale(regime, ratio_at, tolerance, start)
@@ -150,8 +157,8 @@ def draw_samples(regime: float, n: int, base_resolution: int, count: Callable[[f
             rejected['no_scale_within_tolerance'] += 1
             continue
         offsets.append(solved[0] - math.log(regime))
-        record = _record(len(members), shares, *solved, base_resolution, b0, regime)
-        key = network_key(record['depth'], record['width'], record['px'])
+        record = _record(len(members), shares, *solved, base_resolution, b0, regime, backbone)
+        key = network_key(record['depth'], record['width'], record['px'], backbone)
         if key in seen:
             rejected['same_network'] += 1
             continue
@@ -162,31 +169,37 @@ def draw_samples(regime: float, n: int, base_resolution: int, count: Callable[[f
         quota[record['group'] == 'corner'] -= 1
         members[record['name']] = record
     return dict(regime=regime, samples=n, seed=seed, tolerance=tolerance, base_resolution=base_resolution,
-                b0_macs=b0, draws=draws, rejected=rejected, rule=SAMPLING_RULE, members=members)
+                backbone=backbone, b0_macs=b0, draws=draws, rejected=rejected, rule=SAMPLING_RULE, members=members)
 
 
-def _record(index, drawn, log_scale, ratio, base, b0, regime) -> Dict[str, Any]:
-    depth, width, resolution = multipliers(drawn, log_scale)
+def _record(index, drawn, log_scale, ratio, base, b0, regime, backbone) -> Dict[str, Any]:
+    """One sample: its multipliers, built shares and group; its dropout B0's family's at log2(regime) for
+    EfficientNet-B0, else the backbone's own (timm's base model's)."""
+    depth, width, resolution = multipliers(drawn, log_scale, backbone)
     px = round_resolution(resolution, base)
-    shares = built_shares(depth, width, px, base)
+    shares = built_shares(depth, width, px, base, backbone)
+    dropout = family_dropout(math.log2(regime)) if backbone == DEFAULT_BACKBONE \
+        else get_backbone(backbone).default_dropout
     share_text = ', '.join(f'{a} {s:.2f}' for a, s in zip(SCALING_AXES, shares))
     return dict(name=design_member(index), index=index, shares=shares, drawn_shares=[float(s) for s in drawn],
                 group='corner' if is_corner(shares) else 'interior', log_scale=log_scale, depth=depth, width=width,
-                resolution=resolution, px=px, blocks=sum(network_key(depth, width, px)[0]), macs=ratio * b0,
-                ratio=ratio, dropout=family_dropout(math.log2(regime)),
-                note=f'design-space sample {index} at {regime:g}x B0 (built shares of log-compute: {share_text})')
+                resolution=resolution, px=px, blocks=sum(network_key(depth, width, px, backbone)[0]),
+                macs=ratio * b0, ratio=ratio, dropout=dropout, backbone=backbone,
+                note=f'design-space sample {index} of {backbone} at {regime:g}x its base (built shares of '
+                     f'log-compute: {share_text})')
 
 
 def sample_design_space(regime: float, n: int, shape, out: os.PathLike, seed: int = 0,
                         tolerance: float = FLOP_TOLERANCE,
                         count: Optional[Callable[[float, float, int], float]] = None) -> Dict[str, Any]:
     """The design-space study's sampling step (``effscale search design-sample``): :func:`draw_samples` measured
-    with :func:`effscale_timm.flops.macs_of` at the study's base, classes and channels (``shape``: a
+    with :func:`effscale_timm.flops.macs_of` at the study's base, classes, channels and backbone (``shape``: a
     :class:`~effscale_timm.search.steps.StudyShape`), written to ``out``."""
     if count is None:
         def count(d, w, px):
-            return macs_of(d, w, px, shape.num_classes, shape.in_chans)
-    result = draw_samples(regime, n, shape.base_resolution, once_per_network(count), tolerance, seed)
+            return macs_of(d, w, px, shape.num_classes, shape.in_chans, shape.backbone)
+    result = draw_samples(regime, n, shape.base_resolution, once_per_network(count, shape.backbone), tolerance, seed,
+                          shape.backbone)
     result.update(num_classes=shape.num_classes, in_chans=shape.in_chans)
     write_json(out, result)
     _logger.info('%d samples at %gx B0 from %d draws (rejected: %s)', n, regime, result['draws'], result['rejected'])

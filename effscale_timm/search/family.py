@@ -127,7 +127,7 @@ def member_spec(name: str, chosen: Optional[os.PathLike] = None, match_dir: Opti
                          f'gamma={coefficients[2]:g} at phi={phi:g}')
     if is_design_member(name):
         spec = read_member(samples, 'samples', name)
-        return {k: spec[k] for k in SPEC_FIELDS + ('note',)}
+        return {k: spec[k] for k in SPEC_FIELDS + ('note', 'backbone') if k in spec}
     m = _MEMBER.match(name)
     if m is None:
         return dict(depth=1.0, width=1.0, resolution=1.0, dropout=VARIANTS[B0].dropout, note='B0') \

@@ -142,12 +142,14 @@ def _distinct(records: List[Dict[str, Any]], target_ratio: float) -> List[Dict[s
     return out
 
 
-def once_per_network(count: Callable[[float, float, int], float]) -> Callable[[float, float, int], float]:
-    """``count``, called once per :func:`network_key` (depth 1.35 and 1.4 are one network, counted once)."""
+def once_per_network(count: Callable[[float, float, int], float],
+                     backbone: str = DEFAULT_BACKBONE) -> Callable[[float, float, int], float]:
+    """``count``, called once per :func:`network_key` of ``backbone`` (depth 1.35 and 1.4 are one network of B0,
+    counted once)."""
     seen: Dict[Tuple, float] = {}
 
     def counted(depth, width, px):
-        key = network_key(depth, width, px)
+        key = network_key(depth, width, px, backbone)
         if key not in seen:
             seen[key] = float(count(depth, width, px))
         return seen[key]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence, Tuple
 
 from ..atomic import write_json
+from ..backbones import DEFAULT_BACKBONE
 from ..files.search_files import read_search_file
 from ..files.run_record import RunRecord, read_run
 from ..flops import match_flops
@@ -39,6 +40,7 @@ class StudyShape:
     base_resolution: int
     num_classes: int
     in_chans: int
+    backbone: str = DEFAULT_BACKBONE  # the design-space study's; the coefficient search runs on B0 only
 
 
 def measure_grid(alpha: Range, beta: Range, gamma: Range, shape: StudyShape, out: os.PathLike, phi: float = 1.0,

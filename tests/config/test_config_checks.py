@@ -65,6 +65,7 @@ DESIGN = {'regime': 2.0, 'samples': 9}
 
 def test_search_and_design_space_configs_pass_without_variants():
     check_config(valid_config(variants=[], flop_match=None, design_space=DESIGN))
+    check_config(valid_config(variants=[], flop_match=None, design_space=DESIGN, backbone='resnet50'))
     check_config(valid_config(variants=[], flop_match=None, search=dict(
         SEARCH, search_phi=2, fractional_phis=[0.5, 1.5, 2.5], hold_out_phi=4, halving={'epochs': 1})))
 
@@ -82,6 +83,7 @@ def test_search_and_design_space_configs_pass_without_variants():
      r'^search.hold_out_phi: must lie above the fitted range \(phi <= 3.5'),
     (dict(search=dict(SEARCH, search_phi=4)), r'^search.search_phi: must be one of the fitted phi 1..3'),
     (dict(search=dict(SEARCH, epochs=2, halving={'epochs': 2})), r'^search.halving.epochs: must be below'),
+    (dict(search=SEARCH, backbone='resnet50'), r'^backbone: the coefficient search runs on efficientnet_b0 only'),
 ], ids=lambda v: str(v)[:70])
 def test_each_bad_search_or_design_value_is_one_line_naming_its_key(changes, message):
     with pytest.raises(ConfigError, match=message):

@@ -66,3 +66,16 @@ def test_real_design_space_config_dry_run(tmp_path):
     out = snakemake(tmp_path, '-n', '--configfile', str(ROOT / 'config/design_space.yaml'))
     # before the sampling checkpoint: prepare, the sampling, the report (its 50 trainings join once sampled)
     assert job_counts(out.stdout) == {'prepare': 1, 'design_sample': 1, 'design_report': 1, 'all': 1}
+
+
+def test_a_resnet50_design_space_samples_and_trains_resnet50(tmp_path):
+    """`backbone: resnet50`: the sampling step runs for real (fvcore on ResNet-50 at the base), its regime is
+    ResNet-50's own MACs, and every sample's training is asked to build ResNet-50."""
+    config = dict(TINY, backbone='resnet50')
+    snakemake(tmp_path, 'results/design_space/digits/samples.json', config=config)
+    samples = json.loads((tmp_path / 'results/design_space/digits/samples.json').read_text())
+    assert samples['backbone'] == 'resnet50' and len(samples['members']) == 10
+    assert all(m['backbone'] == 'resnet50' and abs(m['ratio'] / 2 - 1) <= 0.05 for m in samples['members'].values())
+    out = snakemake(tmp_path, '-n', '-p', config=config)
+    trains = [line for line in out.stdout.splitlines() if 'effscale train' in line]
+    assert len(trains) == 10 and all('--backbone resnet50' in line for line in trains)

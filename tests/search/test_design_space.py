@@ -67,6 +67,26 @@ def test_a_samples_multipliers_come_from_the_samples_file(tmp_path):
     assert lr_variant('effscale_s2_a120_b110_g115', search_phi=2) == 'effscale_paper_phi2'
 
 
+def test_a_resnet50_design_space_is_measured_and_built_as_resnet50(tmp_path):
+    """The samples of another backbone: its own MACs (fvcore on the network timm builds), its own base network for
+    the regime, the shares and the snapping, and its name carried to the training's multipliers."""
+    from effscale_timm.flops import macs_of
+    from effscale_timm.search.design_space import sample_design_space
+    from effscale_timm.search.steps import StudyShape
+    assert snapped_depth(1.05, 'resnet50') == 1.0 and snapped_depth(1.2, 'resnet50') == 1.2  # 20, 21 of 16 blocks
+    out = sample_design_space(2.0, 9, StudyShape(32, 10, 3, 'resnet50'), tmp_path / 'samples.json', seed=1)
+    base = macs_of(1.0, 1.0, 32, 10, 3, 'resnet50')
+    assert out['backbone'] == 'resnet50' and out['b0_macs'] == pytest.approx(base)
+    assert base != pytest.approx(macs_of(1.0, 1.0, 32, 10, 3))  # not B0's
+    members = list(out['members'].values())
+    assert all(abs(m['macs'] / base / 2 - 1) <= 0.05 and m['backbone'] == 'resnet50' for m in members)
+    assert all(m['macs'] == pytest.approx(macs_of(m['depth'], m['width'], m['px'], 10, 3, 'resnet50'))
+               for m in members)
+    assert len({network_key(m['depth'], m['width'], m['px'], 'resnet50') for m in members}) == 9
+    spec = member_spec(design_member(0), samples=tmp_path / 'samples.json')
+    assert spec['backbone'] == 'resnet50' and spec['dropout'] == 0.0  # timm's resnet50 has no dropout
+
+
 def test_edf_comparison_finds_a_real_difference_and_not_a_false_one():
     rng = np.random.default_rng(0)
     labels = ['interior'] * 30 + ['corner'] * 15

@@ -168,7 +168,7 @@ def design_sample_args():
     d = DESIGN
     return (
         f"--regime {d['regime']} --samples {d['samples']} --seed {d['seed']} "
-        f"{shape_args(d['tolerance'])}"
+        f"--backbone {config['backbone']} {shape_args(d['tolerance'])}"
     )
 
 
