@@ -93,6 +93,19 @@ def spec_of(name):
     return spec
 
 
+def static_spec(name):
+    """A variant's multipliers when no file says them (a configured variant, a candidate, B0, the paper's family),
+    else None: those of a member read from a file (chosen.json, a match file, the samples) are passed by
+    ``spec_args``, a parameter derived from the input, because Snakemake evaluates parameters of the wildcards alone
+    when it builds the DAG, before a match file exists."""
+    return spec_of(name) if spec_source(name, **SEARCH_FILES) is None else None
+
+
+def spec_args(wildcards, input):
+    """The multipliers of a member read from a file (the job's `spec` input), else nothing."""
+    return _args_text(variant_args(spec_of(wildcards.variant))) if input.spec else ""
+
+
 def spec_inputs(wildcards):
     """The file a search member's multipliers are read from (the search family says which), else nothing."""
     name = wildcards.variant
@@ -226,7 +239,7 @@ def train_args(wildcards, epochs=None):
         epochs = SEARCH["epochs"] if candidate else config["epochs"]
     study = dict(config, epochs=epochs)
     args = ["--seed", wildcards.seed] + config_to_args(
-        study, spec_of(wildcards.variant)
+        study, static_spec(wildcards.variant)
     )
     return _args_text(args)
 
@@ -247,7 +260,7 @@ def design_train_args(wildcards):
     """
     study = dict(config, epochs=DESIGN.get("epochs") or config["epochs"])
     args = ["--seed", wildcards.seed] + config_to_args(
-        study, spec_of(wildcards.variant)
+        study, static_spec(wildcards.variant)
     )
     return _args_text(args)
 
@@ -295,7 +308,7 @@ def sweep_args(wildcards):
     lr_sweep.epochs epochs, and the variant's multipliers."""
     short = dict(config, epochs=LR_SWEEP["epochs"])
     args = ["--seed", wildcards.seed, "--lr", wildcards.lr]
-    return _args_text(args + config_to_args(short, spec_of(wildcards.variant)))
+    return _args_text(args + config_to_args(short, static_spec(wildcards.variant)))
 
 
 def profile_args(wildcards):

@@ -24,11 +24,12 @@ rule train:
         runtime=config.get("train_runtime_min", 60),
     params:
         args=train_args,
+        spec=spec_args,
         lr_from=lr_from,
         out_dir=lambda w, output: Path(output.final).parent,
     shell:
         "effscale train --variant {wildcards.variant} --data {input.data} --out-dir {params.out_dir} "
-        "--threads {threads} {params.args} {params.lr_from} 2> {log}"
+        "--threads {threads} {params.args} {params.spec} {params.lr_from} 2> {log}"
 
 
 # The budget check (config `budget_check`): the compound rows and their matched axes trained again at budget_check
