@@ -1,6 +1,7 @@
 # Shared definitions. Parse-time code here only validates the config and defines names, paths and input functions:
 # it builds no network, measures nothing and writes nothing (cluster jobs parse this file again). Variant
 # multipliers (FLOP matching included) and the dataset's shape are resolved when a job's params are first needed.
+import errno
 import functools
 import math
 import shlex
@@ -87,6 +88,11 @@ def spec_of(name):
     """
     if VARIANTS and name in variant_specs():
         return variant_specs()[name]
+    source = spec_source(name, **SEARCH_FILES)
+    if source and not Path(source).exists():
+        # Snakemake defers (<TBD>) a parameter whose function raises FileNotFoundError for one of the job's inputs,
+        # until that input is made (a match file is made by search_match, after the DAG is built).
+        raise FileNotFoundError(errno.ENOENT, "not made yet", str(source))
     spec = member_spec(name, **SEARCH_FILES)
     if spec is None:
         raise WorkflowError(f"{name}: neither a configured variant nor a search member")
@@ -96,8 +102,7 @@ def spec_of(name):
 def static_spec(name):
     """A variant's multipliers when no file says them (a configured variant, a candidate, B0, the paper's family),
     else None: those of a member read from a file (chosen.json, a match file, the samples) are passed by
-    ``spec_args``, a parameter derived from the input, because Snakemake evaluates parameters of the wildcards alone
-    when it builds the DAG, before a match file exists."""
+    ``spec_args``, a parameter derived from the input (the file's own change reruns the job)."""
     return spec_of(name) if spec_source(name, **SEARCH_FILES) is None else None
 
 
