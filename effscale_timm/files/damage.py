@@ -15,7 +15,9 @@ import numpy as np
 
 from ..errors import EffscaleError
 
-REMAKE = 'delete it and run the same command again, which remakes it'
+# Snakemake 9 does not remake a deleted file whose downstream results are up to date; --forcerun FILE does (and
+# reruns what depends on it), whether the file is damaged or deleted.
+REMAKE = 'run the same command again with --forcerun and this file, which remakes it and what depends on it'
 MISSING = 'run the step that writes it (the pipeline does, with the same command)'
 T = TypeVar('T')
 

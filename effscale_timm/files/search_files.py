@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
-from .damage import damaged, read_json_object
+from .damage import REMAKE, damaged, read_json_object
 
 # kind -> (what it is, the step that writes it, the keys every such file holds)
 SEARCH_FILES = {
@@ -28,7 +28,7 @@ def read_search_file(path: os.PathLike, kind: str) -> Dict[str, Any]:
         DamagedFileError: the file is missing, empty, not JSON, or lacks the keys of its kind.
     """
     what, step, keys = SEARCH_FILES[kind]
-    return read_json_object(path, what, keys, f'delete it and run the same command again, which remakes it ({step})')
+    return read_json_object(path, what, keys, f'{REMAKE} ({step})')
 
 
 def read_member(path: os.PathLike, kind: str, name: str) -> Dict[str, Any]:
@@ -40,5 +40,5 @@ def read_member(path: os.PathLike, kind: str, name: str) -> Dict[str, Any]:
     members = read_search_file(path, kind)['members']
     if not isinstance(members, dict) or not isinstance(members.get(name), dict):
         raise damaged(path, f'a {SEARCH_FILES[kind][0]} without member {name}',
-                      f'delete it and run the same command again, which remakes it ({SEARCH_FILES[kind][1]})')
+                      f'{REMAKE} ({SEARCH_FILES[kind][1]})')
     return members[name]

@@ -332,7 +332,8 @@ def train_run(cfg: RunConfig) -> Optional[RunRecord]:
 
 def _write_results(run: _Run, outcome: Dict[str, Any]) -> RunRecord:
     """Test the run (when it finished) and write its predictions, model (``model.pt`` and, from it, the Hub-ready
-    folder that timm loads natively), metrics and, last, its record."""
+    folder that timm loads natively), metrics and, last, its record; a finished run's ``prev.pt`` is removed (half
+    of its checkpoints' disk)."""
     record, predictions = _result(run, outcome['status'], outcome['error'])
     write_predictions(run.out_dir / PREDICTIONS, predictions['pred'], predictions['label'])
     model_pt = save_trained_model(run.out_dir / MODEL_FILE, run.state.eval_model, run.cfg.variant, run.spec,
@@ -341,4 +342,6 @@ def _write_results(run: _Run, outcome: Dict[str, Any]) -> RunRecord:
     export_model_file(model_pt, run.out_dir / HUB_DIR)
     write_metrics(run.out_dir / METRICS, run.state.rows)
     write_run(run.out_dir, record)
+    if record.status == 'ok':  # last.pt stays (the final epoch, plain torch.load); its fallback is no longer needed
+        (run.ckpt_dir / 'prev.pt').unlink(missing_ok=True)
     return record

@@ -101,6 +101,7 @@ def test_corrupt_checkpoint_is_never_used(digits_npz, tmp_path):
     assert 'corrupt or truncated' in again.stderr and 'previous good checkpoint' in again.stderr
     assert 'resuming effscale_b0 from epoch 1' in again.stderr
     assert _final(out)['epochs'] == 3
+    assert [p.name for p in last.parent.iterdir()] == ['last.pt']  # a finished run keeps its last epoch only
 
 
 @pytest.mark.slow
