@@ -66,3 +66,20 @@ def job_counts(output: str):
     """{rule: count} from Snakemake's 'Job stats' table."""
     block = output.split('Job stats:')[-1]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r'^(\w+)\s+(\d+)$', block, re.M) if m.group(1) != 'total'}
+
+
+TIMED = ('train img/s', 'train s/epoch')  # Table 1's columns measured in time (they differ between two equal runs)
+
+
+def untimed(text: str):
+    """The lines of a report's Markdown with the cells of its timed columns (:data:`TIMED`) blanked and the line that
+    gives the training wall time and hardware ("Runs: ...") left out: what two runs of one config must share."""
+    lines, timed = [], set()
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip('|').split('|')] if line.startswith('|') else None
+        if cells and any(c.startswith(TIMED) for c in cells):
+            timed = {i for i, c in enumerate(cells) if c.startswith(TIMED)}
+        timed = timed if cells else set()
+        if not line.startswith('Runs:'):
+            lines.append(' | '.join('(timed)' if i in timed else c for i, c in enumerate(cells)) if cells else line)
+    return lines

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, SNAKEMAKE, cli_env
+from conftest import ROOT, SNAKEMAKE, cli_env, untimed
 from effscale_timm.data.prepared import checksum_path
 
 pytestmark = pytest.mark.slow
@@ -124,7 +124,10 @@ def _cancel_training_then_interrupt(cmd, work, env):
     cancelled, interrupt Snakemake as a user would (SIGINT). Returns Snakemake's output and the cancelled job id."""
     log_path = work / 'first_run.log'
     with open(log_path, 'w') as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # SIGINT as a terminal delivers it: a job started in the background (`setsid make test &`, as .ci/run does)
+        # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: Snakemake would not stop.
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             _wait(lambda: any(work.glob('results/ckpt/*/last.pt')), proc, 300, 'a first epoch checkpoint')
             train = [job for job, rule in submitted(log_path.read_text()) if rule == 'train']
@@ -178,15 +181,7 @@ def test_the_table_is_the_one_of_a_local_run(slurm_study, local_study):
     """The same config gives the same Table 1; only what is measured in time (the line with the training wall time and
     hardware, the columns of training speed) may differ."""
     def table(work):
-        lines, timed = [], set()
-        for line in (work / 'reports/table1.md').read_text().splitlines():
-            cells = [c.strip() for c in line.strip().strip('|').split('|')] if line.startswith('|') else None
-            if cells and any(c.startswith(('train img/s', 'train s/epoch')) for c in cells):
-                timed = {i for i, c in enumerate(cells) if c.startswith(('train img/s', 'train s/epoch'))}
-            timed = timed if cells else set()
-            if not line.startswith('Runs:'):
-                lines.append(' | '.join('(timed)' if i in timed else c for i, c in enumerate(cells)) if cells else line)
-        return lines
+        return untimed((work / 'reports/table1.md').read_text())
 
     assert table(slurm_study['work']) == table(local_study)
     finals = [json.loads((w / 'results/runs/digits/effscale_b0/seed0/final.json').read_text())

@@ -102,7 +102,8 @@ def spec_of(name):
 def static_spec(name):
     """A variant's multipliers when no file says them (a configured variant, a candidate, B0, the paper's family),
     else None: those of a member read from a file (chosen.json, a match file, the samples) are passed by
-    ``spec_args``, a parameter derived from the input (the file's own change reruns the job)."""
+    ``spec_args``, a parameter derived from the input (the file's own change reruns the job).
+    """
     return spec_of(name) if spec_source(name, **SEARCH_FILES) is None else None
 
 
