@@ -249,7 +249,7 @@ def test_a_damaged_run_file_is_reported_then_remade_by_the_same_command(study):
     assert '0 ok, 1 failed' in next(r for r in _table1(study).splitlines() if r.startswith('| effscale_width_b0 '))
     assert 'run the same command again with --forcerun' in table
     again = snakemake(study, '--forcerun', relative, config=TINY)  # as the message says
-    assert job_counts(again.stdout).get('train') == 1, again.stdout[-3000:]
+    assert job_counts(again.stderr).get('train') == 1, again.stderr[-3000:]  # a real run's stats go to stderr
     assert untimed(_table1(study)) == untimed(before)  # the retrained run's speed is measured again
 
 
