@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -83,3 +84,16 @@ def untimed(text: str):
         if not line.startswith('Runs:'):
             lines.append(' | '.join('(timed)' if i in timed else c for i, c in enumerate(cells)) if cells else line)
     return lines
+
+
+DAMAGE = ('truncated', 'random', 'empty', 'wrong_kind')  # the ways the fault-injection tests damage a file
+
+
+def damaged_bytes(good: bytes, how: str, other: bytes) -> bytes:
+    """``good`` damaged ``how`` (one of :data:`DAMAGE`): cut to its first half, random bytes of its length, empty,
+    or ``other`` (a well-formed file of another kind)."""
+    if how == 'truncated':
+        return good[:len(good) // 2]
+    if how == 'random':
+        return np.random.default_rng(0).bytes(len(good))
+    return {'empty': b'', 'wrong_kind': other}[how]

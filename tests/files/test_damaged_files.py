@@ -6,15 +6,14 @@ import json
 import os
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
+from conftest import DAMAGE, damaged_bytes
 from effscale_timm import cli
 from effscale_timm.train.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.usefixtures('one_thread')
-DAMAGE = ('truncated', 'random', 'empty', 'wrong_kind')
 TINY = ['--variant', 'effscale_b0', '--epochs', '1', '--batch-size', '64', '--base-resolution', '32',
         '--max-train-samples', '128', '--max-eval-samples', '64', '--device', 'cpu', '--deterministic', '--no-hflip',
         '--threads', '1', '--seed', '0']
@@ -57,11 +56,7 @@ def _wrong_kind(name, files):
 
 def _damage(path, how, files, name):
     """A copy of ``path`` damaged ``how``, beside the good file (which the other cases read)."""
-    good = path.read_bytes()
-    bad = {'truncated': lambda: good[:len(good) // 2],
-           'random': lambda: np.random.default_rng(0).bytes(len(good)),
-           'empty': lambda: b'',
-           'wrong_kind': lambda: _wrong_kind(name, files)}[how]()
+    bad = damaged_bytes(path.read_bytes(), how, _wrong_kind(name, files))
     copy = path.parent / f'damaged_{how}_{path.name}'
     copy.write_bytes(bad)
     if name == 'data':  # a prepared dataset's checksum is over its bytes: keep the good one beside the damaged copy

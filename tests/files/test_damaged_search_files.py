@@ -4,16 +4,15 @@ and the step that remakes it, from the reader (effscale_timm.files.search_files)
 that read them, with exit status 2 and no output written."""
 import json
 
-import numpy as np
 import pytest
 
+from conftest import DAMAGE, damaged_bytes
 from effscale_timm import cli
 from effscale_timm.atomic import write_json
 from effscale_timm.files.damage import DamagedFileError
 from effscale_timm.files.run_record import RunRecord, write_run
 from effscale_timm.files.search_files import SEARCH_FILES, read_member, read_search_file
 
-DAMAGE = ('truncated', 'random', 'empty', 'wrong_kind')
 CANDIDATE = 'effscale_s2_a120_b110_g115'
 # A file of each kind with every key its writer writes (values as small as the readers allow).
 GOOD = {
@@ -28,9 +27,7 @@ OTHER = {'grid': 'chosen', 'halving': 'samples', 'chosen': 'match', 'match': 'gr
 
 
 def _damaged(tmp_path, kind, how):
-    good = json.dumps(GOOD[kind]).encode()
-    bad = {'truncated': good[:len(good) // 2], 'random': np.random.default_rng(0).bytes(len(good)), 'empty': b'',
-           'wrong_kind': json.dumps(GOOD[OTHER[kind]]).encode()}[how]
+    bad = damaged_bytes(json.dumps(GOOD[kind]).encode(), how, json.dumps(GOOD[OTHER[kind]]).encode())
     path = tmp_path / f'{kind}.json'
     path.write_bytes(bad)
     return path

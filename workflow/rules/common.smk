@@ -264,11 +264,7 @@ def design_train_args(wildcards):
     """`effscale train` arguments of a design-space sample: its seed, the study's keys with design_space.epochs,
     its multipliers (from the samples file); the configured rate for every sample (no sweep).
     """
-    study = dict(config, epochs=DESIGN.get("epochs") or config["epochs"])
-    args = ["--seed", wildcards.seed] + config_to_args(
-        study, static_spec(wildcards.variant)
-    )
-    return _args_text(args)
+    return train_args(wildcards, epochs=DESIGN.get("epochs") or config["epochs"])
 
 
 BUDGET = config.get("budget_check")
