@@ -144,10 +144,6 @@ def remove_if_corrupt(path: os.PathLike) -> bool:
 REBUILD = 'run `effscale prepare` again (the pipeline rebuilds it with the same command)'
 
 
-def _arrays(path: Path, keys: Optional[Sequence[str]]) -> Dict[str, np.ndarray]:
-    return npz_arrays(path, keys)
-
-
 def load_prepared(path: os.PathLike, check: bool = True,
                   keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
     """A prepared dataset's arrays (``keys`` only, when given): the one reader of the prepared file.
@@ -163,7 +159,7 @@ def load_prepared(path: os.PathLike, check: bool = True,
     if check and not verify(path):
         raise DatasetError(f'{path}: checksum mismatch or missing {checksum_path(path).name}; the prepared file is '
                            f'corrupt, {REBUILD}')
-    data = read_checked(path, 'prepared dataset', lambda p: _arrays(p, keys), REBUILD)
+    data = read_checked(path, 'prepared dataset', lambda p: npz_arrays(p, keys), REBUILD)
     missing = [k for k in (keys if keys is not None else SPLIT_KEYS) if k not in data]
     if missing:
         raise damaged(path, f'a prepared dataset lacks {missing}', REBUILD)

@@ -44,17 +44,13 @@ CAM_KEYS = ('images', 'labels', 'indices', 'classes', 'variant', 'pred', 'cam', 
             'input_size')
 
 
-def _arrays(path: Path) -> Dict[str, Any]:
-    return npz_arrays(path)
-
-
 def load_cam(path: os.PathLike) -> Dict[str, Any]:
     """Read a :func:`save_cam` file back: arrays as arrays, scalars and strings as Python values.
 
     Raises:
         DamagedFileError: the file is missing, empty, not an ``.npz`` or not a CAM file.
     """
-    out = read_checked(path, 'CAM file', _arrays)
+    out = read_checked(path, 'CAM file', npz_arrays)
     lacking = [k for k in CAM_KEYS if k not in out]
     if lacking:
         raise damaged(path, f'not a CAM file (lacks {", ".join(lacking)})')
